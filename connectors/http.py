@@ -1,0 +1,97 @@
+"""The shared httpx client and the translation of HTTP answers into connector errors."""
+
+from typing import Any
+
+import httpx
+
+from .errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    ConnectorError,
+    NotFoundError,
+    RejectedError,
+    TransientError,
+)
+
+USER_AGENT = "IntegrationConsole/0.1"
+
+
+def build_client(base_url: str, *, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
+
+
+def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """Send a request and return its JSON body, or raise the matching ConnectorError."""
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"{method} {url}: timed out ({exc.__class__.__name__}).") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"{method} {url}: {exc.__class__.__name__}: {exc}.") from exc
+    raise_for_status(response)
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ConnectorError(
+            f"{method} {url}: answered {response.status_code} with a body that is not JSON.",
+            status=response.status_code,
+            response_body=response.text[:2000],
+        ) from exc
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    body = _body(response)
+    where = f"{response.request.method} {response.request.url.path}"
+    field_errors = _field_errors(body)
+    common = {"status": status, "field_errors": field_errors, "response_body": body}
+    if status == 429 or status >= 500:
+        raise TransientError(
+            f"{where}: {status} {response.reason_phrase}.",
+            retry_after=_retry_after(response),
+            **common,
+        )
+    if status in (401, 403):
+        raise AuthenticationError(f"{where}: {status} {response.reason_phrase}.", **common)
+    if status == 404:
+        raise NotFoundError(f"{where}: not found.", **common)
+    if status == 409:
+        existing = body.get("existing_id") if isinstance(body, dict) else None
+        raise AlreadyExistsError(
+            f"{where}: already exists.",
+            existing_id=str(existing) if existing is not None else None,
+            **common,
+        )
+    raise RejectedError(f"{where}: {status} {response.reason_phrase}.", **common)
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:2000]
+
+
+def _field_errors(body: Any) -> dict[str, list[str]]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        return {}
+    return {
+        str(field): [str(m) for m in (messages if isinstance(messages, list) else [messages])]
+        for field, messages in errors.items()
+    }
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

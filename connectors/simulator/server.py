@@ -1,0 +1,375 @@
+"""HTTP front of the simulator: the CRM under /crm/api, the ERP under /erp/api, JSON only.
+
+Built on the standard library so that it runs as its own process without Django's
+request machinery; all state lives in a World (world.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import socketserver
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+from functools import partial
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .world import SYSTEMS, Fault, Outcome, System, World, parse_timestamp
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_BODY_BYTES = 1_000_000
+COLLECTIONS: dict[System, str] = {"crm": "contacts", "erp": "customers"}
+_DIGITS = re.compile(r"\d+", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Reply:
+        return cls(outcome.status, outcome.body)
+
+
+NOT_FOUND = Reply(HTTPStatus.NOT_FOUND, {"detail": "Not found"})
+
+
+class HttpError(Exception):
+    """Ends a request early with {"detail": ...}."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    params: Mapping[str, str]
+    headers: Message
+    body: bytes
+
+    def json_object(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body)
+        except (ValueError, RecursionError) as exc:
+            detail = f"Request body is not valid JSON: {exc}"
+            raise HttpError(HTTPStatus.BAD_REQUEST, detail) from exc
+        if not isinstance(data, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object.")
+        return data
+
+
+Handler = Callable[[World, Request, re.Match[str]], Reply]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, high: int | None) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    value = int(text) if _DIGITS.fullmatch(text) else 0
+    if value < 1 or (high is not None and value > high):
+        upper = f" and at most {high}" if high is not None else ""
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer of at least 1{upper}.")
+    return value
+
+
+def _datetime_param(params: Mapping[str, str], name: str) -> datetime | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    # An unencoded "+00:00" offset arrives as " 00:00" after query-string decoding.
+    try:
+        return parse_timestamp(text.replace(" ", "+"))
+    except ValueError:
+        raise HttpError(
+            HTTPStatus.BAD_REQUEST,
+            f"{name} must be an ISO 8601 datetime, e.g. 2024-05-01T00:00:00Z.",
+        ) from None
+
+
+def _control_int(value: Any, name: str, low: int, high: int | None) -> int:
+    # bool is an int subclass, but "count": true is a client mistake, not 1.
+    valid = isinstance(value, int) and not isinstance(value, bool)
+    if not valid or value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"of at least {low}"
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer {bounds}.")
+    return value
+
+
+def _optional_control_int(value: Any, name: str) -> int | None:
+    return None if value is None else _control_int(value, name, 0, None)
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def health(world: World, request: Request, match: re.Match[str]) -> Reply:
+    return Reply(HTTPStatus.OK, {"status": "ok"})
+
+
+def list_records(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    page = _int_param(request.params, "page", 1, None)
+    page_size = _int_param(request.params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    since = _datetime_param(request.params, "updated_since")
+    results, count = world.list_records(system, updated_since=since, page=page, page_size=page_size)
+    has_next = page * page_size < count
+    return Reply(
+        HTTPStatus.OK,
+        {
+            "results": results,
+            "page": page,
+            "page_size": page_size,
+            "count": count,
+            "next": page + 1 if has_next else None,
+        },
+    )
+
+
+def get_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    record = world.get_record(system, match["id"])
+    return Reply(HTTPStatus.OK, record) if record else NOT_FOUND
+
+
+def create_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    key = request.headers.get("Idempotency-Key") or None
+    return Reply.of(world.create_record(system, request.json_object(), key))
+
+
+def update_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    return Reply.of(world.update_record(system, match["id"], request.json_object()))
+
+
+def inject_fault(world: World, request: Request, match: re.Match[str]) -> Reply:
+    body = request.json_object()
+    system = body.get("system")
+    if system not in SYSTEMS:
+        raise HttpError(HTTPStatus.BAD_REQUEST, 'system must be "crm" or "erp".')
+    retry_after = body.get("retry_after")
+    fault = Fault(
+        status=_control_int(body.get("status", 503), "status", 400, 599),
+        count=_control_int(body.get("count", 1), "count", 0, None),
+        retry_after=_optional_control_int(retry_after, "retry_after"),
+    )
+    world.inject_fault(system, fault)
+    return Reply(
+        HTTPStatus.OK,
+        {
+            "system": system,
+            "status": fault.status,
+            "count": fault.count,
+            "retry_after": fault.retry_after,
+        },
+    )
+
+
+def reset(world: World, request: Request, match: re.Match[str]) -> Reply:
+    world.reset()
+    return Reply(HTTPStatus.OK, {"status": "ok"})
+
+
+def stats(world: World, request: Request, match: re.Match[str]) -> Reply:
+    return Reply(HTTPStatus.OK, world.stats())
+
+
+def _routes() -> list[Route]:
+    def route(method: str, path: str, handler: Handler) -> Route:
+        return Route(method, re.compile(path), handler)
+
+    routes = [
+        route("GET", "/health", health),
+        route("POST", "/_control/faults", inject_fault),
+        route("POST", "/_control/reset", reset),
+        route("GET", "/_control/stats", stats),
+    ]
+    for system, collection in COLLECTIONS.items():
+        base = f"/{system}/api/{collection}"
+        item = base + "/(?P<id>[^/]+)"
+        routes += [
+            route("GET", base, partial(list_records, system)),
+            route("POST", base, partial(create_record, system)),
+            route("GET", item, partial(get_record, system)),
+            route("PUT", item, partial(update_record, system)),
+        ]
+    return routes
+
+
+ROUTES = _routes()
+
+
+def dispatch(world: World, request: Request) -> Reply:
+    allowed = []
+    for route in ROUTES:
+        match = route.pattern.fullmatch(request.path)
+        if match is None:
+            continue
+        if route.method == request.method:
+            return route.handler(world, request, match)
+        allowed.append(route.method)
+    if allowed:
+        return Reply(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            {"detail": "Method not allowed"},
+            {"Allow": ", ".join(allowed)},
+        )
+    return NOT_FOUND
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def _is_exempt_from_token(path: str) -> bool:
+    return path == "/health" or path.startswith("/_control/")
+
+
+def _system_of(path: str) -> System | None:
+    for system in SYSTEMS:
+        if path == f"/{system}" or path.startswith(f"/{system}/"):
+            return system
+    return None
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return Reply(fault.status, {"detail": "Injected fault"}, headers)
+
+
+def _query_params(query: str) -> dict[str, str]:
+    """The first value of each parameter; blank values kept so that they fail validation."""
+    return {name: values[0] for name, values in parse_qs(query, keep_blank_values=True).items()}
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], world: World, token: str | None) -> None:
+        self.world = world
+        self.token = token
+        super().__init__(address, SimulatorHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall for seconds
+        # on machines without reverse DNS; the name is never used here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr for every client that hangs up early.
+        logger.debug("Connection from %s failed", client_address, exc_info=True)
+
+
+class SimulatorHandler(BaseHTTPRequestHandler):
+    server: SimulatorServer
+    protocol_version = "HTTP/1.1"
+    server_version = "IntegrationConsoleSimulator/1.0"
+    timeout = 30  # so that idle keep-alive clients do not hold a thread forever
+    # Headers and body go out in two writes; with Nagle on, the body waits for the
+    # client's delayed ACK and every request takes some 40 ms.
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+        self._respond(self._reply())
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _reply(self) -> Reply:
+        try:
+            return self._handle()
+        except HttpError as exc:
+            return Reply(exc.status, {"detail": exc.detail})
+        except Exception:
+            logger.exception("Simulator failed on %s %s", self.command, self.path)
+            return Reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"detail": "Internal error"})
+
+    def _handle(self) -> Reply:
+        url = urlsplit(self.path)
+        path = unquote(url.path).rstrip("/") or "/"
+        # Read the body before any early answer: unread bytes would corrupt the next
+        # request on a kept-alive connection.
+        body = self._read_body()
+        world = self.server.world
+        system = _system_of(path)
+        if system:
+            world.count_request(system)
+        if not self._authorized(path):
+            return Reply(
+                HTTPStatus.UNAUTHORIZED,
+                {"detail": "Authentication required"},
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if system and (fault := world.take_fault(system)):
+            return _fault_reply(fault)
+        request = Request(self.command, path, _query_params(url.query), self.headers, body)
+        return dispatch(world, request)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "Send the body with a Content-Length.")
+        length = self.headers.get("Content-Length", "0")
+        if not _DIGITS.fullmatch(length):
+            self.close_connection = True
+            raise HttpError(HTTPStatus.BAD_REQUEST, "Invalid Content-Length header.")
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large.")
+        return self.rfile.read(int(length))
+
+    def _authorized(self, path: str) -> bool:
+        token = self.server.token
+        if token is None or _is_exempt_from_token(path):
+            return True
+        scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), token.encode()
+        )
+
+    def _respond(self, reply: Reply) -> None:
+        payload = json.dumps(reply.body, ensure_ascii=False).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server answers requests it cannot parse with an HTML page; keep it JSON.
+        self.close_connection = True
+        self._respond(Reply(code, {"detail": message or HTTPStatus(code).phrase}))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+
+def make_server(
+    host: str, port: int, world: World, token: str | None = None
+) -> ThreadingHTTPServer:
+    """Bind (port 0 picks a free one) without serving yet; call serve_forever() next."""
+    return SimulatorServer((host, port), world, token)

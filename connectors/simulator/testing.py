@@ -1,0 +1,134 @@
+"""Run the simulator in its own process, for integration tests and demos.
+
+    with start_simulator(token="secret") as sim:
+        httpx.get(f"{sim.erp_url}/customers", headers={"Authorization": "Bearer secret"})
+
+The subprocess goes through manage.py, so the management command is exercised too, and it
+inherits this process's environment (DJANGO_SETTINGS_MODULE, DEBUG or SECRET_KEY, ...).
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+_LISTENING = re.compile(r"Simulator listening on (http://\S+)")
+
+
+class SimulatorError(RuntimeError):
+    pass
+
+
+class RunningSimulator:
+    def __init__(self, process: subprocess.Popen[str], stderr: IO[bytes], base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+        self._stderr = stderr
+
+    @property
+    def crm_url(self) -> str:
+        return f"{self.base_url}/crm/api"
+
+    @property
+    def erp_url(self) -> str:
+        return f"{self.base_url}/erp/api"
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM), give it STOP_TIMEOUT seconds, then kill."""
+        _end(self.process)
+        self._stderr.close()
+
+    def __enter__(self) -> RunningSimulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_simulator(
+    seed: int = 42,
+    contacts: int = 40,
+    token: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> RunningSimulator:
+    """Start `manage.py run_simulator` (on a free port by default), wait until it listens."""
+    command = [
+        sys.executable,
+        str(BASE_DIR / "manage.py"),
+        "run_simulator",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--seed",
+        str(seed),
+        "--contacts",
+        str(contacts),
+    ]
+    if token is not None:
+        command += ["--token", token]
+    # A file rather than a pipe: nobody drains stderr while the simulator runs, and a full
+    # pipe would block its logging and with it the requests.
+    stderr = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        command, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+    assert process.stdout is not None  # narrows the type: stdout=PIPE was passed
+    line = _first_line(process.stdout, STARTUP_TIMEOUT)
+    match = _LISTENING.fullmatch(line.strip()) if line else None
+    if match:
+        return RunningSimulator(process, stderr, match[1])
+    _end(process)
+    with stderr:
+        raise SimulatorError(_startup_failure(process, line, stderr))
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
+def _first_line(stdout: IO[str], timeout: float) -> str | None:
+    """The first line of stdout, or None if none came in time."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def _startup_failure(process: subprocess.Popen[str], line: str | None, stderr: IO[bytes]) -> str:
+    if line is None:
+        problem = f"did not report listening within {STARTUP_TIMEOUT:g} s"
+    elif line:
+        problem = f"printed {line.strip()!r} instead of 'Simulator listening on ...'"
+    else:
+        problem = f"exited with code {process.returncode} before listening"
+    stderr.seek(0)
+    output = stderr.read().decode(errors="replace").strip() or "(nothing)"
+    return f"The simulator {problem}. Its stderr:\n{output}"

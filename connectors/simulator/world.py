@@ -1,0 +1,515 @@
+"""In-memory state of the simulated CRM and ERP: deterministic seed, validation, writes.
+
+Pure Python on purpose: the HTTP layer (server.py) and the unit tests drive it directly,
+and nothing here touches Django or its database. One lock makes every public method of
+World atomic, because the HTTP server answers each request on its own thread.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any, Literal
+
+import phonenumbers
+import pycountry
+from faker import Faker
+
+System = Literal["crm", "erp"]
+SYSTEMS: tuple[System, ...] = ("crm", "erp")
+Record = dict[str, str]
+Errors = dict[str, list[str]]
+
+ALLOWED_COUNTRIES: tuple[str, ...] = (
+    "DE",
+    "FR",
+    "NL",
+    "BE",
+    "AT",
+    "CH",
+    "GB",
+    "IE",
+    "ES",
+    "IT",
+    "US",
+)
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)
+# One "@" and a dot inside the domain; whitespace is refused so untrimmed input fails.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "company")
+CUSTOMER_FIELDS = (
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
+    "country_code",
+    "company",
+    "crm_ref",
+)
+SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
+
+REQUIRED = "This field is required."
+NOT_A_STRING = "Must be a string."
+UNKNOWN_FIELD = "Unknown field."
+INVALID_EMAIL = "Enter a valid email address."
+INVALID_PHONE = "Enter a phone number in E.164 format, e.g. +4930123456."
+DUPLICATE_EMAIL = "A customer with this email already exists."
+
+SEEDED_PROBLEMS: dict[str, str] = {
+    "C-0007": "email is empty; the ERP requires one (422 on email)",
+    "C-0013": "country is Brazil, which the ERP does not support (422 on country_code)",
+    "C-0021": "phone is '12-34 call me', not E.164 (422 on phone)",
+    "C-0029": "email is E-10002's email in other letter case (409 duplicate)",
+}
+SEEDED_MESS: dict[str, str] = {
+    "C-0003": "email has uppercase letters and surrounding spaces (fixed by trim + lowercase)",
+    "C-0005": "first_name has surrounding spaces (fixed by trim)",
+    "C-0011": "last_name has trailing spaces (fixed by trim)",
+}
+SEEDED_CUSTOMERS = 5
+DUPLICATED_CUSTOMER = "E-10002"
+
+_LOCALES = {
+    "DE": "de_DE",
+    "FR": "fr_FR",
+    "NL": "nl_NL",
+    "BE": "nl_BE",
+    "AT": "de_AT",
+    "CH": "de_CH",
+    "GB": "en_GB",
+    "IE": "en_IE",
+    "ES": "es_ES",
+    "IT": "it_IT",
+    "US": "en_US",
+    "BR": "pt_BR",
+}
+_CONTACT_HISTORY = timedelta(days=14)
+
+
+def unsupported_country(code: str) -> str:
+    return f"Country code {code} is not supported."
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse ISO 8601; a naive value is taken as UTC. Raises ValueError."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def validate_contact(contact: Mapping[str, str]) -> Errors:
+    """The CRM's own rules: it only insists on a name."""
+    required = ("first_name", "last_name")
+    return {name: [REQUIRED] for name in required if not contact.get(name, "").strip()}
+
+
+def validate_customer(customer: Mapping[str, str]) -> Errors:
+    """The ERP's rules, reporting every failing field at once."""
+    errors: Errors = {
+        name: [REQUIRED]
+        for name in ("given_name", "family_name", "email", "country_code")
+        if not customer.get(name, "").strip()
+    }
+    email = customer.get("email", "")
+    if "email" not in errors and not EMAIL_RE.fullmatch(email):
+        errors["email"] = [INVALID_EMAIL]
+    phone = customer.get("phone", "")
+    if phone and not E164_RE.fullmatch(phone):
+        errors["phone"] = [INVALID_PHONE]
+    country_code = customer.get("country_code", "")
+    if "country_code" not in errors and country_code not in ALLOWED_COUNTRIES:
+        errors["country_code"] = [unsupported_country(country_code)]
+    return errors
+
+
+def split_body(body: Mapping[str, Any], fields: tuple[str, ...]) -> tuple[Record, Errors]:
+    """Separate a request body into the writable string values and per-field errors.
+
+    Server-assigned fields are dropped silently so clients may send back a record they
+    fetched earlier.
+    """
+    values: Record = {}
+    errors: Errors = {}
+    for name, value in body.items():
+        if name in SERVER_FIELDS:
+            continue
+        if name not in fields:
+            errors[name] = [UNKNOWN_FIELD]
+        elif not isinstance(value, str):
+            errors[name] = [NOT_A_STRING]
+        else:
+            values[name] = value
+    return values, errors
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+# --- seeding ------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+class _Seeder:
+    """Generates people from a fixed seed; every random choice goes through self.rng or
+    a Faker seeded from the same seed, so the same seed yields the same world."""
+
+    def __init__(self, seed: int, anchor: datetime) -> None:
+        self.seed = seed
+        self.anchor = anchor
+        self.rng = random.Random(seed)
+        self._fakers: dict[str, Faker] = {}
+        self._emails: set[str] = set()
+
+    def _faker(self, country: str) -> Faker:
+        if country not in self._fakers:
+            faker = Faker(_LOCALES[country])
+            faker.seed_instance(f"{self.seed}-{country}")
+            self._fakers[country] = faker
+        return self._fakers[country]
+
+    def country(self) -> str:
+        return self.rng.choice(ALLOWED_COUNTRIES)
+
+    def person(self, country: str) -> Record:
+        faker = self._faker(country)
+        first_name, last_name, company = faker.first_name(), faker.last_name(), faker.company()
+        return {
+            "first_name": first_name,
+            "last_name": last_name,
+            "email": self._unique_email(first_name, last_name, company),
+            "phone": self.phone(country),
+            "company": company,
+        }
+
+    def phone(self, country: str) -> str:
+        # Varying only the last digits of the library's example mobile number keeps every
+        # number valid for phonenumbers too, in case the console checks more than E.164.
+        example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
+        national = str(example.national_number)
+        digits = "".join(str(self.rng.randrange(10)) for _ in range(4))
+        return f"+{example.country_code}{national[:-4]}{digits}"
+
+    def _unique_email(self, first_name: str, last_name: str, company: str) -> str:
+        local = ".".join(filter(None, (_slug(first_name), _slug(last_name)))) or "contact"
+        domain = f"{_slug(company) or 'mail'}.example"
+        email, suffix = f"{local}@{domain}", 1
+        while email in self._emails:
+            suffix += 1
+            email = f"{local}{suffix}@{domain}"
+        self._emails.add(email)
+        return email
+
+    def moment_before_anchor(self, within: timedelta) -> datetime:
+        return self.anchor - timedelta(seconds=self.rng.randrange(1, int(within.total_seconds())))
+
+
+def _country_name(code: str) -> str:
+    return pycountry.countries.get(alpha_2=code).name
+
+
+def seed_customers(seeder: _Seeder) -> list[Record]:
+    customers = []
+    for number in range(10001, 10001 + SEEDED_CUSTOMERS):
+        country = seeder.country()
+        person = seeder.person(country)
+        created = seeder.moment_before_anchor(timedelta(days=120))
+        updated = created + (seeder.anchor - created) * seeder.rng.random()
+        customers.append(
+            {
+                "id": f"E-{number}",
+                "given_name": person["first_name"],
+                "family_name": person["last_name"],
+                "email": person["email"],
+                "phone": person["phone"],
+                "country_code": country,
+                "company": person["company"],
+                "crm_ref": "",
+                "created_at": format_timestamp(created),
+                "updated_at": format_timestamp(updated),
+            }
+        )
+    return customers
+
+
+def seed_contacts(seeder: _Seeder, count: int, customers: list[Record]) -> list[Record]:
+    contacts = []
+    for number in range(1, count + 1):
+        country = seeder.country()
+        values = seeder.person(country) | {"country": _country_name(country)}
+        contacts.append(
+            {
+                "id": f"C-{number:04d}",
+                **{name: values[name] for name in CONTACT_FIELDS},
+                "updated_at": format_timestamp(seeder.moment_before_anchor(_CONTACT_HISTORY)),
+            }
+        )
+    by_id = {contact["id"]: contact for contact in contacts}
+    duplicated = next(c for c in customers if c["id"] == DUPLICATED_CUSTOMER)
+    for contact_id, spoil in _spoilers(seeder, duplicated).items():
+        if contact_id in by_id:
+            spoil(by_id[contact_id])
+    return contacts
+
+
+def _spoilers(seeder: _Seeder, duplicated: Record) -> dict[str, Callable[[Record], None]]:
+    """How each SEEDED_PROBLEMS and SEEDED_MESS entry is applied to its contact."""
+    local, _, domain = duplicated["email"].partition("@")
+
+    def brazilian(contact: Record) -> None:
+        contact.update(country="Brazil", phone=seeder.phone("BR"))
+
+    def same_person_as_duplicated(contact: Record) -> None:
+        contact.update(
+            first_name=duplicated["given_name"],
+            last_name=duplicated["family_name"],
+            email=f"{local.title()}@{domain}",
+            phone=duplicated["phone"],
+            company=duplicated["company"],
+            country=_country_name(duplicated["country_code"]),
+        )
+
+    return {
+        "C-0003": lambda c: c.update(email=f"  {c['email'].title()} "),
+        "C-0005": lambda c: c.update(first_name=f"  {c['first_name']} "),
+        "C-0007": lambda c: c.update(email=""),
+        "C-0011": lambda c: c.update(last_name=f"{c['last_name']}  "),
+        "C-0013": brazilian,
+        "C-0021": lambda c: c.update(phone="12-34 call me"),
+        "C-0029": same_person_as_duplicated,
+    }
+
+
+def start_of_today() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- the world ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write answers: an HTTP status and its JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+NOT_FOUND = Outcome(HTTPStatus.NOT_FOUND, {"detail": "Not found"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int
+    count: int
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class _Schema:
+    fields: tuple[str, ...]
+    id_prefix: str
+    id_digits: int
+    validate: Callable[[Mapping[str, str]], Errors]
+    has_created_at: bool
+    unique_email: bool
+
+
+_SCHEMAS: dict[System, _Schema] = {
+    "crm": _Schema(CONTACT_FIELDS, "C-", 4, validate_contact, False, False),
+    "erp": _Schema(CUSTOMER_FIELDS, "E-", 5, validate_customer, True, True),
+}
+
+
+@dataclass
+class _Collection:
+    schema: _Schema
+    records: dict[str, Record]
+    next_number: int
+    replies: dict[str, Outcome] = field(default_factory=dict)  # by Idempotency-Key
+
+    @classmethod
+    def seeded(cls, system: System, records: list[Record], first_number: int) -> _Collection:
+        copies = {record["id"]: dict(record) for record in records}
+        return cls(_SCHEMAS[system], copies, first_number + len(records))
+
+    def new_id(self) -> str:
+        record_id = f"{self.schema.id_prefix}{self.next_number:0{self.schema.id_digits}d}"
+        self.next_number += 1
+        return record_id
+
+    def email_owner(self, email: str, other_than: str | None) -> str | None:
+        key = email_key(email)
+        return next(
+            (
+                record_id
+                for record_id, record in self.records.items()
+                if record_id != other_than and email_key(record["email"]) == key
+            ),
+            None,
+        )
+
+    def refusal(
+        self, candidate: Record, body_errors: Errors, record_id: str | None
+    ) -> Outcome | None:
+        """Why candidate may not be stored (422 or 409), or None when it may."""
+        # A field with a type error keeps its old value in candidate; report only the type.
+        errors = self.schema.validate(candidate) | body_errors
+        if errors:
+            return Outcome(HTTPStatus.UNPROCESSABLE_ENTITY, {"errors": errors})
+        if self.schema.unique_email:
+            owner = self.email_owner(candidate["email"], other_than=record_id)
+            if owner:
+                return Outcome(
+                    HTTPStatus.CONFLICT,
+                    {"errors": {"email": [DUPLICATE_EMAIL]}, "existing_id": owner},
+                )
+        return None
+
+
+def _order(record: Record) -> tuple[str, int, str]:
+    # Ids outgrow their zero padding (C-9999 then C-10000), so shorter ids sort first.
+    return record["updated_at"], len(record["id"]), record["id"]
+
+
+class World:
+    """Both simulated systems, resettable to the state the seed produced."""
+
+    def __init__(
+        self,
+        seed: int = 42,
+        contacts: int = 40,
+        *,
+        anchor: datetime | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Seeded timestamps lie in the days before the anchor: start of today by default,
+        # so that a demo shows recent changes and anything written now comes after them.
+        seeder = _Seeder(seed, anchor or start_of_today())
+        customers = seed_customers(seeder)
+        # Kept to make reset() cheap: building the Faker instances takes a noticeable while.
+        self._initial: dict[System, list[Record]] = {
+            "crm": seed_contacts(seeder, contacts, customers),
+            "erp": customers,
+        }
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded records, with no faults armed and no requests counted."""
+        with self._lock:
+            self._collections: dict[System, _Collection] = {
+                "crm": _Collection.seeded("crm", self._initial["crm"], 1),
+                "erp": _Collection.seeded("erp", self._initial["erp"], 10001),
+            }
+            self._faults: dict[System, Fault] = {}
+            self._requests: dict[System, int] = dict.fromkeys(SYSTEMS, 0)
+
+    def list_records(
+        self,
+        system: System,
+        *,
+        updated_since: datetime | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> tuple[list[Record], int]:
+        """One page of records ordered by (updated_at, id), and how many matched in all."""
+        with self._lock:
+            matching = [
+                record
+                for record in self._collections[system].records.values()
+                if updated_since is None or parse_timestamp(record["updated_at"]) >= updated_since
+            ]
+            matching.sort(key=_order)
+            start = (page - 1) * page_size
+            return [dict(record) for record in matching[start : start + page_size]], len(matching)
+
+    def get_record(self, system: System, record_id: str) -> Record | None:
+        with self._lock:
+            record = self._collections[system].records.get(record_id)
+            return dict(record) if record else None
+
+    def create_record(
+        self, system: System, body: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Outcome:
+        with self._lock:
+            collection = self._collections[system]
+            if idempotency_key and idempotency_key in collection.replies:
+                return collection.replies[idempotency_key]
+            outcome = self._create(collection, body)
+            if idempotency_key:
+                collection.replies[idempotency_key] = outcome
+            return outcome
+
+    def update_record(self, system: System, record_id: str, body: Mapping[str, Any]) -> Outcome:
+        with self._lock:
+            collection = self._collections[system]
+            stored = collection.records.get(record_id)
+            if stored is None:
+                return NOT_FOUND
+            values, errors = split_body(body, collection.schema.fields)
+            candidate = {name: stored[name] for name in collection.schema.fields} | values
+            if refusal := collection.refusal(candidate, errors, record_id):
+                return refusal
+            stored.update(values, updated_at=format_timestamp(self._clock()))
+            return Outcome(HTTPStatus.OK, dict(stored))
+
+    def inject_fault(self, system: System, fault: Fault) -> None:
+        """Arm a fault for the next requests to system, replacing any fault still armed."""
+        with self._lock:
+            self._faults[system] = fault
+
+    def take_fault(self, system: System) -> Fault | None:
+        """The fault this request must answer with, if one is armed; uses it up once."""
+        with self._lock:
+            fault = self._faults.pop(system, None)
+            if fault is None or fault.count < 1:
+                return None
+            if fault.count > 1:
+                self._faults[system] = Fault(fault.status, fault.count - 1, fault.retry_after)
+            return fault
+
+    def count_request(self, system: System) -> None:
+        with self._lock:
+            self._requests[system] += 1
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {
+                "crm": {"contacts": len(self._collections["crm"].records)},
+                "erp": {"customers": len(self._collections["erp"].records)},
+                "requests": dict(self._requests),
+            }
+
+    def _create(self, collection: _Collection, body: Mapping[str, Any]) -> Outcome:
+        values, errors = split_body(body, collection.schema.fields)
+        candidate = dict.fromkeys(collection.schema.fields, "") | values
+        if refusal := collection.refusal(candidate, errors, None):
+            return refusal
+        now = format_timestamp(self._clock())
+        created_at = {"created_at": now} if collection.schema.has_created_at else {}
+        record = {"id": collection.new_id(), **candidate, **created_at, "updated_at": now}
+        collection.records[record["id"]] = record
+        return Outcome(HTTPStatus.CREATED, dict(record))

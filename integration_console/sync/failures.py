@@ -1,0 +1,33 @@
+"""Why a record could not be synced: the kinds DESIGN.md names, and one failure's details."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+
+
+class FailureKind(models.TextChoices):
+    CONTRACT_DRIFT = "contract_drift", "Contract drift"
+    MAPPING_ERROR = "mapping_error", "Mapping error"
+    INVALID = "invalid", "Invalid"
+    CONFLICT = "conflict", "Conflict"
+    POSSIBLE_DUPLICATE = "possible_duplicate", "Possible duplicate"
+    TARGET_REJECTED = "target_rejected", "Rejected by target"
+    ALREADY_EXISTS = "already_exists", "Already exists in target"
+    RETRIES_EXHAUSTED = "retries_exhausted", "Retries exhausted"
+    SOURCE_UNAVAILABLE = "source_unavailable", "Source record unavailable"
+    INTERNAL_ERROR = "internal_error", "Internal error"
+
+
+@dataclass
+class RecordFailure(Exception):
+    """Raised inside the pipeline to stop one record; becomes an audit entry and a review item."""
+
+    kind: str
+    reason: str
+    field_errors: dict[str, list[str]] = field(default_factory=dict)
+    target_response: Any = None
+    existing_target_id: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.reason}"

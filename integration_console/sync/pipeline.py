@@ -1,0 +1,310 @@
+"""The path of one record: transform, validate, identify, load, record.
+
+A record either ends in a record link plus a successful audit entry, or in a failed audit entry
+announced through ``record_failed``; nothing is dropped. Only a bug escapes, as RunAborted,
+after the record has been recorded as an internal error.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from connectors.base import Connector, Record
+from connectors.errors import (
+    AlreadyExistsError,
+    ConnectorError,
+    NotFoundError,
+    TransientError,
+)
+from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
+from integration_console.catalog.schema import payload_errors
+
+from .failures import FailureKind, RecordFailure
+from .mapping import transform_record
+from .models import AuditEntry, Flow, RecordLink, SyncRun
+from .redaction import redact
+from .signals import record_failed, record_synced
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class RunAborted(Exception):
+    """A bug stopped the run; the record that hit it is already recorded as internal_error."""
+
+
+class Outcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+
+
+@dataclass
+class FlowContext:
+    """What processing a flow's records needs, loaded once per run (or per retry)."""
+
+    flow: Flow
+    version: FieldMapVersion
+    rules: list[FieldRule]
+    schema_fields: list[dict]
+    target_owned_fields: set[str]
+    source: Connector
+    target: Connector
+    actor: str
+    run: SyncRun | None = None
+    sleep: Callable[[float], None] = time.sleep
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def load_context(
+    flow: Flow, *, source: Connector, target: Connector, actor: str, run: SyncRun | None = None
+) -> FlowContext:
+    version = flow.field_map.active_version
+    if version is None:
+        raise RunAborted(f"The field map {flow.field_map} has no active version.")
+    owned = OwnershipRule.objects.filter(
+        data_class=flow.data_class, owner=flow.target_system
+    ).exclude(field="")
+    return FlowContext(
+        flow=flow,
+        version=version,
+        rules=list(version.rules.all()),
+        schema_fields=flow.data_class.fields,
+        target_owned_fields=set(owned.values_list("field", flat=True)),
+        source=source,
+        target=target,
+        actor=actor,
+        run=run,
+    )
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()
+
+
+def process_record(
+    ctx: FlowContext, record: Record, *, payload: dict[str, Any] | None = None
+) -> str:
+    """Take one source record through the whole path and return its Outcome.
+
+    With ``payload`` (an operator's corrected payload) the transform step is skipped.
+    Idempotent: an unchanged payload for a linked record is skipped, and creates carry an
+    idempotency key derived from the payload.
+    """
+    started = time.monotonic()
+    source_id = str(record.get("id") or "")
+    state = _Attempt(source_id=source_id, started=started)
+    try:
+        if not source_id:
+            raise RecordFailure(FailureKind.CONTRACT_DRIFT, "The source record has no 'id'.")
+        if payload is None:
+            payload = transform_record(ctx.rules, record)
+        state.payload = payload
+        errors = payload_errors(ctx.schema_fields, payload)
+        if errors:
+            raise RecordFailure(
+                FailureKind.INVALID,
+                f"Not a valid {ctx.flow.data_class.label}: " + ", ".join(sorted(errors)) + ".",
+                field_errors=errors,
+            )
+        outcome = _identify_and_load(ctx, state, payload)
+    except RecordFailure as failure:
+        _record_failure(ctx, state, failure, source_record=record)
+        return Outcome.FAILED
+    except Exception as exc:
+        logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
+        failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
+        _record_failure(ctx, state, failure, source_record=record)
+        raise RunAborted(f"Record {source_id}: {failure.reason}") from exc
+    return outcome
+
+
+def fail_record(ctx: FlowContext, source_id: str, failure: RecordFailure) -> str:
+    """Record a failure met before the pipeline could start, e.g. an unreadable source record."""
+    _record_failure(ctx, _Attempt(source_id, time.monotonic()), failure, source_record={})
+    return Outcome.FAILED
+
+
+@dataclass
+class _Attempt:
+    source_id: str
+    started: float
+    payload: dict[str, Any] | None = None
+    action: str = AuditEntry.Action.CREATE
+    target_id: str = ""
+    attempt: int = 1
+
+
+def _identify_and_load(ctx: FlowContext, state: _Attempt, payload: dict[str, Any]) -> str:
+    flow = ctx.flow
+    link = RecordLink.objects.filter(
+        data_class=flow.data_class,
+        source_system=flow.source_system,
+        source_id=state.source_id,
+        target_system=flow.target_system,
+    ).first()
+    digest = payload_hash(payload)
+    if link is not None:
+        state.action, state.target_id = AuditEntry.Action.UPDATE, link.target_id
+        if link.payload_hash == digest:
+            state.action = AuditEntry.Action.SKIP
+            _record_success(ctx, state, digest, AuditEntry.Outcome.SKIPPED)
+            return Outcome.SKIPPED
+    if flow.stage == Flow.Stage.DRY_RUN:
+        _record_success(ctx, state, digest, AuditEntry.Outcome.DRY_RUN)
+        return Outcome.DRY_RUN
+
+    if link is not None:
+        # Fields the target system owns are never overwritten from here.
+        body = {k: v for k, v in payload.items() if k not in ctx.target_owned_fields}
+        _load(ctx, state, lambda: ctx.target.update(flow.target_resource, link.target_id, body))
+        _record_success(ctx, state, digest, AuditEntry.Outcome.SUCCEEDED)
+        return Outcome.UPDATED
+
+    key = hashlib.sha256(f"{flow.pk}:{state.source_id}:{digest}".encode()).hexdigest()
+    stored = _load(
+        ctx, state, lambda: ctx.target.create(flow.target_resource, payload, idempotency_key=key)
+    )
+    target_id = stored.get("id") if isinstance(stored, dict) else None
+    if not target_id:
+        raise RecordFailure(
+            FailureKind.TARGET_REJECTED,
+            "The target accepted the record but did not say its id.",
+            target_response=stored,
+        )
+    state.target_id = str(target_id)
+    _record_success(ctx, state, digest, AuditEntry.Outcome.SUCCEEDED)
+    return Outcome.CREATED
+
+
+def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
+    """Call the target, retrying transient errors up to the flow's attempts with backoff.
+    Every failed attempt leaves an audit entry; other connector errors become RecordFailures."""
+    max_attempts = max(1, ctx.flow.max_attempts)
+    while True:
+        try:
+            return call()
+        except TransientError as exc:
+            if state.attempt >= max_attempts:
+                raise RecordFailure(
+                    FailureKind.RETRIES_EXHAUSTED,
+                    f"Gave up after {state.attempt} attempts: {exc.message}",
+                    target_response=exc.response_body,
+                ) from exc
+            _write_audit(
+                ctx,
+                state,
+                AuditEntry.Outcome.FAILED,
+                failure_kind="transient",
+                failure_reason=exc.message,
+            )
+            delay = (
+                exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (state.attempt - 1)
+            )
+            ctx.sleep(min(delay, MAX_BACKOFF_SECONDS))
+            state.attempt += 1
+        except AlreadyExistsError as exc:
+            raise RecordFailure(
+                FailureKind.ALREADY_EXISTS,
+                f"The target already has this record ({exc.message})"
+                + (f"; existing id {exc.existing_id}." if exc.existing_id else "."),
+                field_errors=exc.field_errors,
+                target_response=exc.response_body,
+                existing_target_id=exc.existing_id or "",
+            ) from exc
+        except NotFoundError as exc:
+            raise RecordFailure(
+                FailureKind.TARGET_REJECTED,
+                f"The linked target record {state.target_id} no longer exists.",
+                target_response=exc.response_body,
+            ) from exc
+        except ConnectorError as exc:
+            raise RecordFailure(
+                FailureKind.TARGET_REJECTED,
+                exc.message,
+                field_errors=exc.field_errors,
+                target_response=exc.response_body,
+            ) from exc
+
+
+def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str) -> None:
+    flow = ctx.flow
+    with transaction.atomic():
+        if outcome == AuditEntry.Outcome.SUCCEEDED:
+            RecordLink.objects.update_or_create(
+                data_class=flow.data_class,
+                source_system=flow.source_system,
+                source_id=state.source_id,
+                target_system=flow.target_system,
+                defaults={"flow": flow, "target_id": state.target_id, "payload_hash": digest},
+            )
+        entry = _write_audit(ctx, state, outcome)
+        if outcome in (AuditEntry.Outcome.SUCCEEDED, AuditEntry.Outcome.SKIPPED):
+            record_synced.send(
+                sender=Flow,
+                flow=flow,
+                source_id=state.source_id,
+                target_id=state.target_id,
+                audit_entry=entry,
+            )
+
+
+def _record_failure(
+    ctx: FlowContext, state: _Attempt, failure: RecordFailure, *, source_record: Record
+) -> None:
+    with transaction.atomic():
+        entry = _write_audit(
+            ctx,
+            state,
+            AuditEntry.Outcome.FAILED,
+            failure_kind=failure.kind,
+            failure_reason=failure.reason,
+            field_errors=failure.field_errors,
+        )
+        record_failed.send(
+            sender=Flow,
+            flow=ctx.flow,
+            source_id=state.source_id,
+            failure=failure,
+            source_record=redact(source_record),
+            payload=redact(state.payload) if state.payload is not None else None,
+            audit_entry=entry,
+        )
+
+
+def _write_audit(
+    ctx: FlowContext,
+    state: _Attempt,
+    outcome: str,
+    *,
+    failure_kind: str = "",
+    failure_reason: str = "",
+    field_errors: dict | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        flow=ctx.flow,
+        run=ctx.run,
+        source_id=state.source_id,
+        target_id=state.target_id,
+        action=state.action,
+        payload_version=ctx.version,
+        payload=redact(state.payload or {}),
+        outcome=outcome,
+        failure_kind=failure_kind,
+        failure_reason=failure_reason,
+        field_errors=field_errors or {},
+        attempt=state.attempt,
+        actor=ctx.actor,
+        duration_ms=int((time.monotonic() - state.started) * 1000),
+    )

@@ -1,0 +1,153 @@
+"""Starting and executing sync runs, and re-processing single records."""
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from connectors.errors import ConnectorError
+
+from .connections import connector_for
+from .dispatch import enqueue_job
+from .failures import FailureKind, RecordFailure
+from .models import Flow, SyncRun
+from .pipeline import (
+    FlowContext,
+    Outcome,
+    RunAborted,
+    fail_record,
+    load_context,
+    process_record,
+)
+
+logger = logging.getLogger(__name__)
+
+COUNTER_FOR_OUTCOME = {
+    Outcome.CREATED: "created_count",
+    Outcome.UPDATED: "updated_count",
+    Outcome.SKIPPED: "skipped_count",
+    Outcome.DRY_RUN: "skipped_count",
+    Outcome.FAILED: "failed_count",
+}
+COUNTERS = ("read_count", *sorted(set(COUNTER_FOR_OUTCOME.values())))
+
+
+def sync_run_start(*, flow: Flow, triggered_by: str) -> SyncRun:
+    """Queue a run of ``flow``; it executes after commit, on a worker or in-process."""
+    from . import jobs
+
+    run = SyncRun.objects.create(
+        flow=flow,
+        stage=flow.stage,
+        field_map_version=flow.field_map.active_version,
+        triggered_by=triggered_by,
+    )
+    enqueue_job(jobs.execute_sync_run, run.pk)
+    return run
+
+
+def sync_run_execute(*, run_id: int) -> SyncRun:
+    """Execute a queued run: read every source record and take each through the pipeline.
+
+    Claims the run with a compare-and-set, so a run executes once however many workers see it;
+    the database allows one running run per flow. Never raises for a record's failure: the run
+    row says how it ended.
+    """
+    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED)
+    try:
+        with transaction.atomic():
+            got_it = claimed.update(
+                status=SyncRun.Status.RUNNING,
+                started_at=timezone.now(),
+                executed_by=f"{socket.gethostname()}:{os.getpid()}",
+            )
+    except IntegrityError:
+        SyncRun.objects.filter(pk=run_id).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error="Another run of this flow was already running.",
+        )
+        return SyncRun.objects.get(pk=run_id)
+    run = SyncRun.objects.select_related("flow").get(pk=run_id)
+    if not got_it:
+        return run
+
+    flow = run.flow
+    newest_seen = flow.cursor
+    try:
+        with flow_context(flow, actor=f"job:run-{run.pk}", run=run) as ctx:
+            cursor = flow.cursor if flow.mode == Flow.Mode.INCREMENTAL else None
+            records = ctx.source.iter_records(
+                flow.source_resource, updated_since=cursor or None, page_size=flow.page_size
+            )
+            for index, record in enumerate(records, start=1):
+                _count(run, "read_count")
+                updated_at = str(record.get("updated_at") or "")
+                newest_seen = max(newest_seen, updated_at)
+                if flow.stage != Flow.Stage.READ_ONLY:
+                    _count(run, COUNTER_FOR_OUTCOME[process_record(ctx, record)])
+                if index % flow.page_size == 0:
+                    run.save(update_fields=COUNTERS)
+    except (RunAborted, ConnectorError) as exc:
+        _finish(run, SyncRun.Status.FAILED, error=str(exc))
+        return run
+    except Exception as exc:
+        logger.exception("Sync run %s failed", run.pk)
+        _finish(run, SyncRun.Status.FAILED, error=f"{exc.__class__.__name__}: {exc}")
+        return run
+    if flow.mode == Flow.Mode.INCREMENTAL and newest_seen != flow.cursor:
+        Flow.objects.filter(pk=flow.pk).update(cursor=newest_seen)
+    _finish(run, SyncRun.Status.SUCCEEDED)
+    return run
+
+
+def record_retry(
+    *, flow: Flow, source_id: str, actor: str, payload: dict[str, Any] | None = None
+) -> str:
+    """Re-process one source record: fetched afresh from the source, or, with ``payload``,
+    an operator's corrected payload sent as it is. Returns the pipeline's Outcome; the
+    outcome is announced through the sync signals like any other attempt."""
+    with flow_context(flow, actor=actor) as ctx:
+        if payload is not None:
+            return process_record(ctx, {"id": source_id}, payload=payload)
+        try:
+            record = ctx.source.get(flow.source_resource, source_id)
+        except ConnectorError as exc:
+            return _source_unavailable(ctx, source_id, exc)
+        return process_record(ctx, record)
+
+
+@contextmanager
+def flow_context(flow: Flow, *, actor: str, run: SyncRun | None = None) -> Iterator[FlowContext]:
+    source = connector_for(flow.source_system)
+    target = connector_for(flow.target_system)
+    try:
+        yield load_context(flow, source=source, target=target, actor=actor, run=run)
+    finally:
+        source.close()
+        target.close()
+
+
+def _source_unavailable(ctx: FlowContext, source_id: str, exc: ConnectorError) -> str:
+    failure = RecordFailure(
+        FailureKind.SOURCE_UNAVAILABLE,
+        f"Could not read {source_id} from {ctx.flow.source_system}: {exc.message}",
+        target_response=exc.response_body,
+    )
+    return fail_record(ctx, source_id, failure)
+
+
+def _count(run: SyncRun, counter: str) -> None:
+    setattr(run, counter, getattr(run, counter) + 1)
+
+
+def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=[*COUNTERS, "status", "error", "finished_at"])

@@ -1,0 +1,12 @@
+"""How the engine announces each record's outcome, without knowing who listens.
+
+Both are sent inside the record's transaction, so a listener's writes commit or roll back with
+the audit entry. Arguments:
+- record_failed: flow, source_id, failure (RecordFailure), source_record, payload, audit_entry
+- record_synced: flow, source_id, target_id, audit_entry
+"""
+
+from django.dispatch import Signal
+
+record_failed = Signal()
+record_synced = Signal()

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "sync"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("flows/<int:flow_id>/run/", views.run_start, name="run_start"),
+]

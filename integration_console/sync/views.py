@@ -1,0 +1,40 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .dispatch import jobs_run_in_process
+from .models import Flow, SyncRun
+
+
+@login_required
+@permission_required("sync.view_syncrun", raise_exception=True)
+def overview(request: HttpRequest) -> HttpResponse:
+    context = {
+        "flows": selectors.flow_overview(),
+        "runs": selectors.recent_runs(),
+        "in_process_jobs": jobs_run_in_process(),
+    }
+    return render(request, "sync/overview.html", context)
+
+
+@login_required
+@permission_required("sync.view_syncrun", raise_exception=True)
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun.objects.select_related("flow", "field_map_version"), pk=pk)
+    entries = run.audit_entries.select_related("payload_version")[:500]
+    return render(
+        request, "sync/run_detail.html", {"run": run, "run_list": [run], "entries": entries}
+    )
+
+
+@require_POST
+@login_required
+@permission_required("sync.add_syncrun", raise_exception=True)
+def run_start(request: HttpRequest, flow_id: int) -> HttpResponse:
+    flow = get_object_or_404(Flow, pk=flow_id)
+    run = services.sync_run_start(flow=flow, triggered_by=f"user:{request.user.get_username()}")
+    messages.success(request, f"Run #{run.pk} of {flow} queued.")
+    return redirect("sync:run_detail", pk=run.pk)

@@ -1,0 +1,37 @@
+import django_filters
+from django.db.models import Q
+
+from integration_console.sync.failures import FailureKind
+from integration_console.sync.models import Flow
+
+from .forms import style_widgets
+from .models import ReviewItem
+
+
+class ReviewItemFilter(django_filters.FilterSet):
+    ACTIVE = "active"
+
+    flow = django_filters.ModelChoiceFilter(queryset=Flow.objects.all(), empty_label="All flows")
+    kind = django_filters.ChoiceFilter(choices=FailureKind.choices, empty_label="All kinds")
+    status = django_filters.ChoiceFilter(
+        choices=[(ACTIVE, "Needs attention"), *ReviewItem.Status.choices],
+        empty_label="Any status",
+        method="filter_status",
+    )
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+
+    class Meta:
+        model = ReviewItem
+        fields = ["flow", "kind", "status"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.form.fields.values())
+
+    def filter_status(self, queryset, name, value):
+        if value == self.ACTIVE:
+            return queryset.filter(status__in=ReviewItem.ACTIVE_STATUSES)
+        return queryset.filter(status=value)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(source_id__icontains=value) | Q(reason__icontains=value))

@@ -1,0 +1,99 @@
+"""Records that need a person, and everything that happened to them."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from integration_console.sync.failures import FailureKind
+from integration_console.sync.models import Flow
+
+
+class ReviewItem(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        RETRYING = "retrying", "Retrying"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    ACTIVE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.RETRYING)
+    ACTIONABLE_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="review_items")
+    source_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=40, choices=FailureKind)
+    status = models.CharField(max_length=20, choices=Status, default=Status.OPEN)
+    reason = models.TextField()
+    field_errors = models.JSONField(default=dict, blank=True)
+    source_snapshot = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(null=True, blank=True, help_text="The transformed payload.")
+    target_response = models.JSONField(null=True, blank=True)
+    existing_target_id = models.CharField(max_length=200, blank=True)
+    target_id = models.CharField(max_length=200, blank=True)
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now_add=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_review_items",
+    )
+    resolution = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Payload-sized fields stay out of history: every save would copy them again.
+    history = HistoricalRecords(excluded_fields=["source_snapshot", "payload", "target_response"])
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "source_id"],
+                condition=models.Q(status__in=["open", "in_progress", "retrying"]),
+                name="one_active_item_per_source_record",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.source_id}"
+
+    @property
+    def is_actionable(self) -> bool:
+        return self.status in self.ACTIONABLE_STATUSES
+
+    @staticmethod
+    def fingerprint_for(flow_id: int, kind: str, field_errors: dict) -> str:
+        """Items with the same flow, kind and failing fields are the same problem."""
+        key = f"{flow_id}:{kind}:{','.join(sorted(field_errors))}"
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class ReviewItemEvent(models.Model):
+    """Append-only timeline of an item: what happened, who did it, and why."""
+
+    class Action(models.TextChoices):
+        OPENED = "opened", "Opened"
+        RECURRED = "recurred", "Failed again"
+        RETRY_REQUESTED = "retry_requested", "Retry requested"
+        PAYLOAD_FIXED = "payload_fixed", "Payload corrected and retry requested"
+        RETRY_FAILED = "retry_failed", "Retry failed"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=30, choices=Action)
+    actor = models.CharField(max_length=150)
+    note = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor}"

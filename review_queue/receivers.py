@@ -1,0 +1,32 @@
+"""The queue listens to the sync engine's outcomes; the work is in services."""
+
+from django.dispatch import receiver
+
+from integration_console.sync.signals import record_failed, record_synced
+
+from . import services
+
+
+@receiver(record_failed, dispatch_uid="review_queue.record_failed")
+def on_record_failed(
+    sender, *, flow, source_id, failure, source_record, payload, audit_entry, **kwargs
+) -> None:
+    services.review_item_record_failure(
+        flow=flow,
+        source_id=source_id,
+        failure=failure,
+        source_record=source_record,
+        payload=payload,
+        actor=audit_entry.actor,
+    )
+
+
+@receiver(record_synced, dispatch_uid="review_queue.record_synced")
+def on_record_synced(sender, *, flow, source_id, target_id, audit_entry, **kwargs) -> None:
+    services.review_item_resolve_by_sync(
+        flow=flow,
+        source_id=source_id,
+        target_id=target_id,
+        payload=audit_entry.payload,
+        actor=audit_entry.actor,
+    )

@@ -1,0 +1,165 @@
+"""Everything that changes a review item. Each service is transactional and idempotent."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from integration_console.sync.dispatch import enqueue_job
+from integration_console.sync.failures import RecordFailure
+from integration_console.sync.models import AuditEntry, Flow
+from integration_console.sync.redaction import redact
+
+from .models import ReviewItem, ReviewItemEvent
+
+
+class ActionNotAllowed(Exception):
+    """The item's status does not allow this action; the message is for the operator."""
+
+
+def actor_for(user: AbstractBaseUser) -> str:
+    return f"user:{user.get_username()}"
+
+
+def _active_item(flow: Flow, source_id: str) -> ReviewItem | None:
+    return (
+        ReviewItem.objects.select_for_update()
+        .filter(flow=flow, source_id=source_id, status__in=ReviewItem.ACTIVE_STATUSES)
+        .first()
+    )
+
+
+@transaction.atomic
+def review_item_record_failure(
+    *,
+    flow: Flow,
+    source_id: str,
+    failure: RecordFailure,
+    source_record: dict[str, Any] | None,
+    payload: dict[str, Any] | None,
+    actor: str,
+) -> ReviewItem:
+    """Open an item for a failed record, or update the one already open for it.
+
+    A failure while the item is being retried sends it back to ``open`` with the new reason;
+    any other repeat adds an occurrence. Never two active items for one source record.
+    """
+    now = timezone.now()
+    item = _active_item(flow, source_id)
+    details = {"kind": failure.kind, "reason": failure.reason}
+    if item is None:
+        item = ReviewItem(flow=flow, source_id=source_id, occurrences=0)
+        action = ReviewItemEvent.Action.OPENED
+    elif item.status == ReviewItem.Status.RETRYING:
+        item.status = ReviewItem.Status.OPEN
+        action = ReviewItemEvent.Action.RETRY_FAILED
+    else:
+        action = ReviewItemEvent.Action.RECURRED
+    if action != ReviewItemEvent.Action.RETRY_FAILED:
+        item.occurrences += 1
+    item.kind = failure.kind
+    item.reason = failure.reason
+    item.field_errors = failure.field_errors
+    item.target_response = failure.target_response
+    item.existing_target_id = failure.existing_target_id
+    item.fingerprint = ReviewItem.fingerprint_for(flow.pk, failure.kind, failure.field_errors)
+    item.last_seen = now
+    if source_record:
+        item.source_snapshot = source_record
+    if payload is not None:
+        item.payload = payload
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=action, actor=actor, note=failure.reason, details=details
+    )
+    return item
+
+
+@transaction.atomic
+def review_item_resolve_by_sync(
+    *, flow: Flow, source_id: str, target_id: str, payload: dict[str, Any], actor: str
+) -> None:
+    """A successful attempt resolves the record's active item, if it has one, and keeps the
+    payload that was written."""
+    item = _active_item(flow, source_id)
+    if item is None:
+        return
+    item.status = ReviewItem.Status.RESOLVED
+    item.target_id = target_id
+    item.payload = payload
+    item.resolution = f"Synced to {flow.target_system} as {target_id}."
+    item.closed_at = timezone.now()
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.RESOLVED, actor=actor, note=item.resolution
+    )
+
+
+@transaction.atomic
+def review_item_retry(
+    *, item: ReviewItem, user: AbstractBaseUser, payload: dict[str, Any] | None = None
+) -> ReviewItem:
+    """Queue a retry of the item's record: as it now is in the source, or with ``payload``,
+    an operator's corrected (already validated) payload. A second request while a retry is
+    running does nothing."""
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if item.status == ReviewItem.Status.RETRYING:
+        return item
+    if not item.is_actionable:
+        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be retried.")
+    actor = actor_for(user)
+    item.status = ReviewItem.Status.RETRYING
+    item.save()
+    if payload is None:
+        ReviewItemEvent.objects.create(
+            item=item, action=ReviewItemEvent.Action.RETRY_REQUESTED, actor=actor
+        )
+    else:
+        ReviewItemEvent.objects.create(
+            item=item,
+            action=ReviewItemEvent.Action.PAYLOAD_FIXED,
+            actor=actor,
+            details={"changes": _changes(item.payload or {}, payload)},
+        )
+    from integration_console.sync import jobs
+
+    enqueue_job(jobs.retry_record, item.flow_id, item.source_id, actor, payload)
+    return item
+
+
+@transaction.atomic
+def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
+    """Close the item without syncing the record; the reason is kept in its history and in
+    the audit trail. Dismissing a dismissed item does nothing."""
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if item.status == ReviewItem.Status.DISMISSED:
+        return item
+    if not item.is_actionable:
+        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be dismissed.")
+    actor = actor_for(user)
+    item.status = ReviewItem.Status.DISMISSED
+    item.resolution = reason
+    item.closed_at = timezone.now()
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.DISMISSED, actor=actor, note=reason
+    )
+    AuditEntry.objects.create(
+        flow=item.flow,
+        source_id=item.source_id,
+        action=AuditEntry.Action.DISMISS,
+        payload=redact(item.payload or {}),
+        outcome=AuditEntry.Outcome.SKIPPED,
+        failure_kind=item.kind,
+        failure_reason=f"Dismissed: {reason}",
+        actor=actor,
+    )
+    return item
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Field -> [old, new] for the fields an operator changed, secrets masked."""
+    keys = sorted(before.keys() | after.keys())
+    changed = {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+    return redact(changed)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "review_queue"
+urlpatterns = [
+    path("", views.item_list, name="item_list"),
+    path("<int:pk>/", views.item_detail, name="item_detail"),
+    path("<int:pk>/retry/", views.item_retry, name="item_retry"),
+    path("<int:pk>/fix/", views.item_fix, name="item_fix"),
+    path("<int:pk>/dismiss/", views.item_dismiss, name="item_dismiss"),
+]

@@ -1,0 +1,98 @@
+"""The operator's actions on a review item, as services."""
+
+import pytest
+
+from integration_console.sync.models import AuditEntry, RecordLink
+from review_queue import services
+from review_queue.models import ReviewItem, ReviewItemEvent
+from tests.factories import demo_user, run_flow
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(demo_flow, in_process_jobs, django_capture_on_commit_callbacks):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    return {item.source_id: item for item in ReviewItem.objects.all()}
+
+
+def test_fixing_the_payload_and_retrying_resolves_the_item_and_links_the_target(
+    queued, django_capture_on_commit_callbacks
+):
+    item = queued["C-0013"]
+    fixed = {**item.payload, "country_code": "DE"}
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_item_retry(item=item, user=demo_user("olivia"), payload=fixed)
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.RESOLVED
+    link = RecordLink.objects.get(source_id="C-0013")
+    assert item.target_id == link.target_id
+    entry = AuditEntry.objects.filter(source_id="C-0013").first()
+    assert (entry.outcome, entry.action, entry.actor) == ("succeeded", "create", "user:olivia")
+    assert entry.payload["country_code"] == "DE"
+    actions = list(item.events.values_list("action", flat=True))
+    assert actions == ["opened", "payload_fixed", "resolved"]
+    assert item.events.get(action="payload_fixed").details == {
+        "changes": {"country_code": ["BR", "DE"]}
+    }
+
+
+def test_a_retry_that_fails_again_reopens_the_item_with_the_new_reason(
+    queued, django_capture_on_commit_callbacks
+):
+    item = queued["C-0021"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_item_retry(item=item, user=demo_user("olivia"))
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+    assert item.occurrences == 1
+    assert list(item.events.values_list("action", flat=True)) == [
+        "opened",
+        "retry_requested",
+        "retry_failed",
+    ]
+
+
+def test_retrying_twice_while_a_retry_is_pending_queues_one_retry(
+    queued, django_capture_on_commit_callbacks
+):
+    item = queued["C-0021"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.review_item_retry(item=item, user=demo_user("olivia"))
+        services.review_item_retry(item=item, user=demo_user("olivia"))
+    assert len(callbacks) == 1
+
+
+def test_dismissing_keeps_the_reason_in_history_and_audit(queued):
+    item = queued["C-0029"]
+    services.review_item_dismiss(item=item, user=demo_user("olivia"), reason="Same person, kept")
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.DISMISSED
+    assert item.events.last().note == "Same person, kept"
+    entry = AuditEntry.objects.get(source_id="C-0029", action="dismiss")
+    assert entry.actor == "user:olivia"
+    assert entry.failure_reason == "Dismissed: Same person, kept"
+
+
+def test_a_closed_item_cannot_be_retried(queued):
+    item = queued["C-0029"]
+    services.review_item_dismiss(item=item, user=demo_user("olivia"), reason="n/a")
+    with pytest.raises(services.ActionNotAllowed):
+        services.review_item_retry(item=item, user=demo_user("olivia"))
+
+
+def test_a_later_successful_sync_resolves_the_open_item(
+    queued, simulator, demo_flow, django_capture_on_commit_callbacks
+):
+    import httpx
+
+    httpx.put(f"{simulator.crm_url}/contacts/C-0013", json={"country": "Austria"})
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    item = ReviewItem.objects.get(pk=queued["C-0013"].pk)
+    assert item.status == ReviewItem.Status.RESOLVED
+    assert item.events.last().action == ReviewItemEvent.Action.RESOLVED
+    assert item.events.last().actor.startswith("job:run-")

@@ -1,0 +1,89 @@
+"""The queue's pages: who may see and do what, and what they show."""
+
+import pytest
+from django.urls import reverse
+
+from review_queue.models import ReviewItem
+from tests.factories import demo_user, run_flow
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(demo_flow, in_process_jobs, django_capture_on_commit_callbacks):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    return {item.source_id: item for item in ReviewItem.objects.all()}
+
+
+@pytest.fixture
+def operator_client(client, queued):
+    client.force_login(demo_user("olivia"))
+    return client
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, queued):
+    item = queued["C-0013"]
+    for url in [
+        reverse("review_queue:item_list"),
+        reverse("review_queue:item_detail", args=[item.pk]),
+        reverse("sync:overview"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+    response = client.post(reverse("review_queue:item_retry", args=[item.pk]))
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+
+
+def test_a_user_without_a_role_is_refused(client, queued, django_user_model):
+    client.force_login(django_user_model.objects.create_user("nobody", password="x"))
+    assert client.get(reverse("review_queue:item_list")).status_code == 403
+    item = queued["C-0013"]
+    assert client.post(reverse("review_queue:item_retry", args=[item.pk])).status_code == 403
+
+
+def test_the_queue_lists_items_needing_attention_and_filters_by_kind(operator_client):
+    response = operator_client.get(reverse("review_queue:item_list"))
+    assert {i.source_id for i in response.context["page"]} == {
+        "C-0007",
+        "C-0013",
+        "C-0021",
+        "C-0029",
+    }
+    response = operator_client.get(reverse("review_queue:item_list"), {"kind": "already_exists"})
+    assert [i.source_id for i in response.context["page"]] == ["C-0029"]
+
+
+def test_retry_needs_post(operator_client, queued):
+    response = operator_client.get(reverse("review_queue:item_retry", args=[queued["C-0021"].pk]))
+    assert response.status_code == 405
+
+
+def test_an_invalid_fix_is_refused_with_the_field_error_and_changes_nothing(
+    operator_client, queued
+):
+    item = queued["C-0013"]
+    data = {**item.payload, "country_code": "XX"}
+    response = operator_client.post(reverse("review_queue:item_fix", args=[item.pk]), data)
+    assert response.status_code == 422
+    assert "country_code" in response.context["fix_form"].errors
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+
+
+def test_payload_values_are_escaped_on_the_detail_page(operator_client, queued):
+    item = queued["C-0021"]
+    item.source_snapshot = {"company": "<script>alert(1)</script>"}
+    item.save()
+    response = operator_client.get(reverse("review_queue:item_detail", args=[item.pk]))
+    assert b"<script>alert(1)</script>" not in response.content
+    assert b"&lt;script&gt;" in response.content
+
+
+def test_the_overview_shows_the_runs_counts(operator_client):
+    response = operator_client.get(reverse("sync:overview"))
+    run = response.context["runs"][0]
+    assert (run.read_count, run.created_count, run.failed_count) == (40, 36, 4)
+    assert b"CRM contacts" in response.content

@@ -1,0 +1,175 @@
+"""The demo flow over real HTTP against the simulator process: the exact outcome."""
+
+import httpx
+import pytest
+
+from integration_console.sync.models import AuditEntry, RecordLink, SyncRun
+from review_queue.models import ReviewItem
+from tests.factories import run_flow
+
+pytestmark = pytest.mark.django_db
+
+SEEDED_PROBLEMS = {
+    ("C-0007", "invalid", ("email",)),
+    ("C-0013", "invalid", ("country_code",)),
+    ("C-0021", "target_rejected", ("phone",)),
+    ("C-0029", "already_exists", ("email",)),
+}
+
+
+def queue_contents():
+    return {
+        (item.source_id, item.kind, tuple(sorted(item.field_errors)))
+        for item in ReviewItem.objects.all()
+    }
+
+
+def erp_customers(simulator) -> list[dict]:
+    response = httpx.get(f"{simulator.erp_url}/customers", params={"page_size": 200})
+    return response.json()["results"]
+
+
+def test_demo_run_creates_every_good_contact_and_queues_each_bad_one(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert (
+        run.read_count,
+        run.created_count,
+        run.updated_count,
+        run.skipped_count,
+        run.failed_count,
+    ) == (40, 36, 0, 0, 4)
+    assert queue_contents() == SEEDED_PROBLEMS
+    assert RecordLink.objects.count() == 36
+    assert len(erp_customers(simulator)) == 5 + 36
+    assert run.audit_entries.count() == 40
+
+
+def test_transformed_values_reach_the_erp(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    link = RecordLink.objects.get(source_id="C-0003")
+    customer = httpx.get(f"{simulator.erp_url}/customers/{link.target_id}").json()
+    contact = httpx.get(f"{simulator.crm_url}/contacts/C-0003").json()
+    assert customer["email"] == contact["email"].strip().lower()
+    assert customer["crm_ref"] == "C-0003"
+    assert len(customer["country_code"]) == 2
+
+
+def test_each_queued_item_keeps_what_an_operator_needs(
+    demo_flow, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    rejected = ReviewItem.objects.get(source_id="C-0021")
+    assert rejected.source_snapshot["phone"] == "12-34 call me"
+    assert rejected.payload["phone"] == "12-34 call me"
+    assert "E.164" in rejected.field_errors["phone"][0]
+    assert rejected.target_response == {"errors": rejected.field_errors}
+    duplicate = ReviewItem.objects.get(source_id="C-0029")
+    assert duplicate.existing_target_id == "E-10002"
+    bad_country = ReviewItem.objects.get(source_id="C-0013")
+    assert bad_country.payload["country_code"] == "BR"
+
+
+def test_a_second_run_skips_unchanged_records_and_counts_repeat_failures(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    second = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert (second.read_count, second.created_count, second.skipped_count, second.failed_count) == (
+        40,
+        0,
+        36,
+        4,
+    )
+    assert ReviewItem.objects.count() == 4
+    assert set(ReviewItem.objects.values_list("occurrences", flat=True)) == {2}
+    assert len(erp_customers(simulator)) == 5 + 36
+
+
+def test_a_changed_source_record_updates_its_linked_target(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(demo_flow, django_capture_on_commit_callbacks)
+    httpx.put(f"{simulator.crm_url}/contacts/C-0001", json={"last_name": "Renamed"})
+    second = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert (second.updated_count, second.skipped_count) == (1, 35)
+    link = RecordLink.objects.get(source_id="C-0001")
+    customer = httpx.get(f"{simulator.erp_url}/customers/{link.target_id}").json()
+    assert customer["family_name"] == "Renamed"
+
+
+def test_transient_target_errors_are_retried_and_each_attempt_audited(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    httpx.post(
+        f"{simulator.base_url}/_control/faults",
+        json={"system": "erp", "status": 503, "count": 2, "retry_after": 0},
+    )
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert (run.created_count, run.failed_count) == (36, 4)
+    first = list(AuditEntry.objects.filter(run=run).order_by("id")[:3])
+    assert len({e.source_id for e in first}) == 1
+    assert [(e.attempt, e.outcome) for e in first] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+    assert first[0].failure_kind == "transient"
+
+
+def test_a_record_whose_retries_run_out_is_dead_lettered(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    httpx.post(
+        f"{simulator.base_url}/_control/faults",
+        json={"system": "erp", "status": 503, "count": 3, "retry_after": 0},
+    )
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    first = AuditEntry.objects.filter(run=run).order_by("id").first()
+    item = ReviewItem.objects.get(source_id=first.source_id)
+    assert item.kind == "retries_exhausted"
+    assert "3 attempts" in item.reason
+    assert (run.created_count, run.failed_count) == (35, 5)
+
+
+def test_a_bug_fails_the_run_loudly_and_queues_the_record(
+    demo_flow, in_process_jobs, django_capture_on_commit_callbacks, monkeypatch
+):
+    from integration_console.sync import pipeline
+
+    original = pipeline.transform_record
+
+    def broken(rules, record):
+        if record["id"] == "C-0002":
+            raise ZeroDivisionError("division by zero")
+        return original(rules, record)
+
+    monkeypatch.setattr(pipeline, "transform_record", broken)
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "ZeroDivisionError" in run.error
+    item = ReviewItem.objects.get(source_id="C-0002")
+    assert item.kind == "internal_error"
+
+
+def test_an_unreachable_source_fails_the_run_with_the_reason(
+    demo_flow, in_process_jobs, django_capture_on_commit_callbacks
+):
+    source = demo_flow.source_system
+    source.base_url = "http://127.0.0.1:9/crm/api"
+    source.save()
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "ConnectError" in run.error
+    assert run.read_count == 0

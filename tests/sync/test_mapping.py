@@ -1,0 +1,36 @@
+import pytest
+
+from integration_console.catalog.models import FieldRule
+from integration_console.sync.failures import FailureKind, RecordFailure
+from integration_console.sync.mapping import get_path, transform_record
+
+
+def rule(source, target, transform="", required=False):
+    return FieldRule(source_path=source, target_path=target, transform=transform, required=required)
+
+
+def test_dotted_paths_reach_nested_values():
+    assert get_path({"address": {"city": "Bonn"}}, "address.city") == "Bonn"
+    assert get_path({"address": None}, "address.city") is None
+
+
+def test_rules_build_the_target_payload():
+    rules = [
+        rule("first_name", "given_name", "trim"),
+        rule("country", "country_code", "country_iso"),
+    ]
+    record = {"first_name": "  Anna ", "country": "Germany", "ignored": "x"}
+    assert transform_record(rules, record) == {"given_name": "Anna", "country_code": "DE"}
+
+
+def test_every_failing_field_is_reported_at_once_as_a_mapping_error():
+    rules = [
+        rule("country", "country_code", "country_iso"),
+        rule("last_name", "family_name", "trim", required=True),
+    ]
+    with pytest.raises(RecordFailure) as caught:
+        transform_record(rules, {"country": "Atlantis", "last_name": "  "})
+    failure = caught.value
+    assert failure.kind == FailureKind.MAPPING_ERROR
+    assert set(failure.field_errors) == {"country_code", "family_name"}
+    assert "Atlantis" in failure.field_errors["country_code"][0]
