@@ -31,3 +31,10 @@ class RecordFailure(Exception):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason}"
+
+
+def describe_field_errors(field_errors: dict[str, list[str]]) -> str:
+    """One line an operator can read in a list: ``field: message; field: message``."""
+    return "; ".join(
+        f"{name}: {' '.join(messages)}" for name, messages in sorted(field_errors.items())
+    )

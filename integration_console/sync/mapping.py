@@ -6,7 +6,7 @@ from integration_console.catalog.models import FieldRule
 from integration_console.catalog.schema import is_blank
 from integration_console.catalog.transforms import TransformError, apply_chain
 
-from .failures import FailureKind, RecordFailure
+from .failures import FailureKind, RecordFailure, describe_field_errors
 
 _MISSING = object()
 
@@ -41,7 +41,7 @@ def transform_record(rules: list[FieldRule], record: dict[str, Any]) -> dict[str
     if errors:
         raise RecordFailure(
             kind=FailureKind.MAPPING_ERROR,
-            reason="The field map could not transform: " + ", ".join(sorted(errors)) + ".",
+            reason=f"The field map could not transform the record. {describe_field_errors(errors)}",
             field_errors=errors,
         )
     return payload

@@ -25,7 +25,7 @@ from connectors.errors import (
 from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
 from integration_console.catalog.schema import payload_errors
 
-from .failures import FailureKind, RecordFailure
+from .failures import FailureKind, RecordFailure, describe_field_errors
 from .mapping import transform_record
 from .models import AuditEntry, Flow, RecordLink, SyncRun
 from .redaction import redact
@@ -115,7 +115,7 @@ def process_record(
         if errors:
             raise RecordFailure(
                 FailureKind.INVALID,
-                f"Not a valid {ctx.flow.data_class.label}: " + ", ".join(sorted(errors)) + ".",
+                f"Not a valid {ctx.flow.data_class.label.lower()}. {describe_field_errors(errors)}",
                 field_errors=errors,
             )
         outcome = _identify_and_load(ctx, state, payload)
@@ -215,10 +215,11 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
             ctx.sleep(min(delay, MAX_BACKOFF_SECONDS))
             state.attempt += 1
         except AlreadyExistsError as exc:
+            existing = f" as {exc.existing_id}" if exc.existing_id else ""
             raise RecordFailure(
                 FailureKind.ALREADY_EXISTS,
-                f"The target already has this record ({exc.message})"
-                + (f"; existing id {exc.existing_id}." if exc.existing_id else "."),
+                f"{ctx.flow.target_system} already has this record{existing}. "
+                + describe_field_errors(exc.field_errors),
                 field_errors=exc.field_errors,
                 target_response=exc.response_body,
                 existing_target_id=exc.existing_id or "",
@@ -230,9 +231,11 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                 target_response=exc.response_body,
             ) from exc
         except ConnectorError as exc:
+            details = describe_field_errors(exc.field_errors) or exc.message
+            status = f" (HTTP {exc.status})" if exc.status else ""
             raise RecordFailure(
                 FailureKind.TARGET_REJECTED,
-                exc.message,
+                f"{ctx.flow.target_system} rejected the record{status}. {details}",
                 field_errors=exc.field_errors,
                 target_response=exc.response_body,
             ) from exc

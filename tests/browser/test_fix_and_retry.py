@@ -40,6 +40,7 @@ def test_operator_fixes_the_bad_country_retries_and_sees_it_resolved(
     rows = page.locator("#review-items tbody tr")
     expect(rows).to_have_count(4)
     page.get_by_role("link", name="C-0013").click()
+    expect(page).to_have_title("C-0013 · Review queue")
 
     expect(page.locator("#field-errors")).to_contain_text("country_code")
     expect(page.locator("#field-errors")).to_contain_text("'BR' is not one of the allowed values")
@@ -60,6 +61,7 @@ def test_operator_fixes_the_bad_country_retries_and_sees_it_resolved(
     expect(audit).to_contain_text("user:olivia")
     expect(page.locator("#history")).to_contain_text("Payload corrected and retry requested")
     expect(page.locator("#history")).to_contain_text("country_code: BR → DE")
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(artifacts_dir / "review-item-resolved.png"), full_page=True)
 
     item = ReviewItem.objects.get(source_id="C-0013")

@@ -28,6 +28,7 @@ def test_fixing_the_payload_and_retrying_resolves_the_item_and_links_the_target(
     assert item.status == ReviewItem.Status.RESOLVED
     link = RecordLink.objects.get(source_id="C-0013")
     assert item.target_id == link.target_id
+    assert item.payload["country_code"] == "DE"
     entry = AuditEntry.objects.filter(source_id="C-0013").first()
     assert (entry.outcome, entry.action, entry.actor) == ("succeeded", "create", "user:olivia")
     assert entry.payload["country_code"] == "DE"

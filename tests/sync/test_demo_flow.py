@@ -69,8 +69,12 @@ def test_each_queued_item_keeps_what_an_operator_needs(
     assert rejected.payload["phone"] == "12-34 call me"
     assert "E.164" in rejected.field_errors["phone"][0]
     assert rejected.target_response == {"errors": rejected.field_errors}
+    assert rejected.reason.startswith(
+        "Simulated ERP rejected the record (HTTP 422). phone: Enter a phone number in E.164"
+    )
     duplicate = ReviewItem.objects.get(source_id="C-0029")
     assert duplicate.existing_target_id == "E-10002"
+    assert duplicate.reason.startswith("Simulated ERP already has this record as E-10002.")
     bad_country = ReviewItem.objects.get(source_id="C-0013")
     assert bad_country.payload["country_code"] == "BR"
 
