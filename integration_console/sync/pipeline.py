@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -37,7 +37,12 @@ MAX_BACKOFF_SECONDS = 10.0
 
 
 class RunAborted(Exception):
-    """A bug stopped the run; the record that hit it is already recorded as internal_error."""
+    """The run cannot go on: a bug (the record that hit it is already recorded as an
+    internal_error), or nothing to transform with."""
+
+
+class NoActiveVersion(RunAborted):
+    """The flow's field map has no approved version to transform with."""
 
 
 class Outcome:
@@ -48,21 +53,32 @@ class Outcome:
     FAILED = "failed"
 
 
+@dataclass(frozen=True)
+class AuditScope:
+    """What every audit entry of an attempt records besides the record: flow, actor, run and
+    field-map version."""
+
+    flow: Flow
+    actor: str
+    version: FieldMapVersion | None = None
+    run: SyncRun | None = None
+
+
 @dataclass
 class FlowContext:
     """What processing a flow's records needs, loaded once per run (or per retry)."""
 
-    flow: Flow
-    version: FieldMapVersion
+    scope: AuditScope
     rules: list[FieldRule]
     schema_fields: list[dict]
     target_owned_fields: set[str]
     source: Connector
     target: Connector
-    actor: str
-    run: SyncRun | None = None
     sleep: Callable[[float], None] = time.sleep
-    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flow(self) -> Flow:
+        return self.scope.flow
 
 
 def load_context(
@@ -70,20 +86,17 @@ def load_context(
 ) -> FlowContext:
     version = flow.field_map.active_version
     if version is None:
-        raise RunAborted(f"The field map {flow.field_map} has no active version.")
+        raise NoActiveVersion(f"The field map {flow.field_map} has no active version.")
     owned = OwnershipRule.objects.filter(
         data_class=flow.data_class, owner=flow.target_system
     ).exclude(field="")
     return FlowContext(
-        flow=flow,
-        version=version,
+        scope=AuditScope(flow=flow, actor=actor, version=version, run=run),
         rules=list(version.rules.all()),
         schema_fields=flow.data_class.fields,
         target_owned_fields=set(owned.values_list("field", flat=True)),
         source=source,
         target=target,
-        actor=actor,
-        run=run,
     )
 
 
@@ -120,19 +133,19 @@ def process_record(
             )
         outcome = _identify_and_load(ctx, state, payload)
     except RecordFailure as failure:
-        _record_failure(ctx, state, failure, source_record=record)
+        _record_failure(ctx.scope, state, failure, source_record=record)
         return Outcome.FAILED
     except Exception as exc:
         logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
-        _record_failure(ctx, state, failure, source_record=record)
+        _record_failure(ctx.scope, state, failure, source_record=record)
         raise RunAborted(f"Record {source_id}: {failure.reason}") from exc
     return outcome
 
 
-def fail_record(ctx: FlowContext, source_id: str, failure: RecordFailure) -> str:
+def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> str:
     """Record a failure met before the pipeline could start, e.g. an unreadable source record."""
-    _record_failure(ctx, _Attempt(source_id, time.monotonic()), failure, source_record={})
+    _record_failure(scope, _Attempt(source_id, time.monotonic()), failure, source_record={})
     return Outcome.FAILED
 
 
@@ -203,7 +216,7 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                     target_response=exc.response_body,
                 ) from exc
             _write_audit(
-                ctx,
+                ctx.scope,
                 state,
                 AuditEntry.Outcome.FAILED,
                 failure_kind="transient",
@@ -252,7 +265,7 @@ def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str
                 target_system=flow.target_system,
                 defaults={"flow": flow, "target_id": state.target_id, "payload_hash": digest},
             )
-        entry = _write_audit(ctx, state, outcome)
+        entry = _write_audit(ctx.scope, state, outcome)
         if outcome in (AuditEntry.Outcome.SUCCEEDED, AuditEntry.Outcome.SKIPPED):
             record_synced.send(
                 sender=Flow,
@@ -264,11 +277,11 @@ def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str
 
 
 def _record_failure(
-    ctx: FlowContext, state: _Attempt, failure: RecordFailure, *, source_record: Record
+    scope: AuditScope, state: _Attempt, failure: RecordFailure, *, source_record: Record
 ) -> None:
     with transaction.atomic():
         entry = _write_audit(
-            ctx,
+            scope,
             state,
             AuditEntry.Outcome.FAILED,
             failure_kind=failure.kind,
@@ -277,7 +290,7 @@ def _record_failure(
         )
         record_failed.send(
             sender=Flow,
-            flow=ctx.flow,
+            flow=scope.flow,
             source_id=state.source_id,
             failure=failure,
             source_record=redact(source_record),
@@ -287,7 +300,7 @@ def _record_failure(
 
 
 def _write_audit(
-    ctx: FlowContext,
+    scope: AuditScope,
     state: _Attempt,
     outcome: str,
     *,
@@ -296,18 +309,18 @@ def _write_audit(
     field_errors: dict | None = None,
 ) -> AuditEntry:
     return AuditEntry.objects.create(
-        flow=ctx.flow,
-        run=ctx.run,
+        flow=scope.flow,
+        run=scope.run,
         source_id=state.source_id,
         target_id=state.target_id,
         action=state.action,
-        payload_version=ctx.version,
+        payload_version=scope.version,
         payload=redact(state.payload or {}),
         outcome=outcome,
         failure_kind=failure_kind,
         failure_reason=failure_reason,
         field_errors=field_errors or {},
         attempt=state.attempt,
-        actor=ctx.actor,
+        actor=scope.actor,
         duration_ms=int((time.monotonic() - state.started) * 1000),
     )

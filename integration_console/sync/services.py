@@ -17,7 +17,9 @@ from .dispatch import enqueue_job
 from .failures import FailureKind, RecordFailure
 from .models import Flow, SyncRun
 from .pipeline import (
+    AuditScope,
     FlowContext,
+    NoActiveVersion,
     Outcome,
     RunAborted,
     fail_record,
@@ -110,16 +112,32 @@ def record_retry(
     *, flow: Flow, source_id: str, actor: str, payload: dict[str, Any] | None = None
 ) -> str:
     """Re-process one source record: fetched afresh from the source, or, with ``payload``,
-    an operator's corrected payload sent as it is. Returns the pipeline's Outcome; the
-    outcome is announced through the sync signals like any other attempt."""
-    with flow_context(flow, actor=actor) as ctx:
-        if payload is not None:
-            return process_record(ctx, {"id": source_id}, payload=payload)
-        try:
-            record = ctx.source.get(flow.source_resource, source_id)
-        except ConnectorError as exc:
-            return _source_unavailable(ctx, source_id, exc)
-        return process_record(ctx, record)
+    an operator's corrected payload sent as it is. Returns the pipeline's Outcome.
+
+    Every ending is announced through the sync signals, including a retry that cannot start
+    (no active field map version) or that hits a bug, so a waiting review item never stays
+    in ``retrying``."""
+    try:
+        with flow_context(flow, actor=actor) as ctx:
+            if payload is not None:
+                return process_record(ctx, {"id": source_id}, payload=payload)
+            try:
+                record = ctx.source.get(flow.source_resource, source_id)
+            except ConnectorError as exc:
+                failure = RecordFailure(
+                    FailureKind.SOURCE_UNAVAILABLE,
+                    f"Could not read {source_id} from {flow.source_system}: {exc.message}",
+                    target_response=exc.response_body,
+                )
+                return fail_record(ctx.scope, source_id, failure)
+            return process_record(ctx, record)
+    except NoActiveVersion as exc:
+        failure = RecordFailure(FailureKind.MAPPING_ERROR, str(exc))
+        return fail_record(AuditScope(flow=flow, actor=actor), source_id, failure)
+    except RunAborted:
+        # The pipeline recorded the bug on the record before raising; a retry is one record,
+        # so there is no run to stop.
+        return Outcome.FAILED
 
 
 @contextmanager
@@ -131,15 +149,6 @@ def flow_context(flow: Flow, *, actor: str, run: SyncRun | None = None) -> Itera
     finally:
         source.close()
         target.close()
-
-
-def _source_unavailable(ctx: FlowContext, source_id: str, exc: ConnectorError) -> str:
-    failure = RecordFailure(
-        FailureKind.SOURCE_UNAVAILABLE,
-        f"Could not read {source_id} from {ctx.flow.source_system}: {exc.message}",
-        target_response=exc.response_body,
-    )
-    return fail_record(ctx, source_id, failure)
 
 
 def _count(run: SyncRun, counter: str) -> None:

@@ -97,3 +97,36 @@ def test_a_later_successful_sync_resolves_the_open_item(
     assert item.status == ReviewItem.Status.RESOLVED
     assert item.events.last().action == ReviewItemEvent.Action.RESOLVED
     assert item.events.last().actor.startswith("job:run-")
+
+
+def test_a_retry_that_cannot_start_reopens_the_item_with_the_reason(
+    queued, demo_flow, django_capture_on_commit_callbacks
+):
+    demo_flow.field_map.versions.update(status="retired")
+    item = queued["C-0013"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_item_retry(item=item, user=demo_user("olivia"))
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+    assert item.kind == "mapping_error"
+    assert "has no active version" in item.reason
+
+
+def test_a_retry_that_hits_a_bug_reopens_the_item_as_an_internal_error(
+    queued, django_capture_on_commit_callbacks, monkeypatch
+):
+    from integration_console.sync import pipeline
+
+    def broken(*args, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(pipeline, "payload_errors", broken)
+    item = queued["C-0013"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_item_retry(item=item, user=demo_user("olivia"), payload=item.payload)
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+    assert item.kind == "internal_error"
+    assert "KeyError" in item.reason

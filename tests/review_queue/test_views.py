@@ -87,3 +87,29 @@ def test_the_overview_shows_the_runs_counts(operator_client):
     run = response.context["runs"][0]
     assert (run.read_count, run.created_count, run.failed_count) == (40, 36, 4)
     assert b"CRM contacts" in response.content
+
+
+def test_the_queue_list_costs_the_same_few_queries_however_many_items(
+    operator_client, demo_flow, django_assert_max_num_queries
+):
+    from review_queue.models import ReviewItem
+
+    for n in range(30):
+        ReviewItem.objects.create(
+            flow=demo_flow,
+            source_id=f"X-{n}",
+            kind="invalid",
+            reason="r",
+            field_errors={"email": ["x"]},
+            fingerprint="f",
+        )
+    with django_assert_max_num_queries(7):
+        response = operator_client.get(reverse("review_queue:item_list"))
+    assert len(response.context["page"]) == 34
+
+
+def test_the_item_page_costs_a_fixed_number_of_queries(
+    operator_client, queued, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(11):
+        operator_client.get(reverse("review_queue:item_detail", args=[queued["C-0013"].pk]))
