@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from review_queue.models import ReviewItem
+from tests.browser.helpers import log_in
 from tests.factories import run_flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,13 +21,6 @@ def queued_world(demo_flow, settings, django_capture_on_commit_callbacks, job_ru
     run_flow(demo_flow, django_capture_on_commit_callbacks)
     settings.REDIS_URL = redis_url
     return demo_flow
-
-
-def log_in(page: Page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_operator_fixes_the_bad_country_retries_and_sees_it_resolved(
