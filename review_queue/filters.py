@@ -18,6 +18,12 @@ class ReviewItemFilter(django_filters.FilterSet):
         empty_label="Any status",
         method="filter_status",
     )
+    assigned = django_filters.ChoiceFilter(
+        choices=[("me", "Me"), ("nobody", "Nobody")],
+        empty_label="Anyone",
+        method="filter_assigned",
+        label="Assigned to",
+    )
     q = django_filters.CharFilter(method="filter_search", label="Search")
 
     class Meta:
@@ -32,6 +38,11 @@ class ReviewItemFilter(django_filters.FilterSet):
         if value == self.ACTIVE:
             return queryset.filter(status__in=ReviewItem.ACTIVE_STATUSES)
         return queryset.filter(status=value)
+
+    def filter_assigned(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee=self.request.user)
+        return queryset.filter(assignee__isnull=True)
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(source_id__icontains=value) | Q(reason__icontains=value))

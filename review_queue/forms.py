@@ -60,10 +60,29 @@ def _form_field(spec: dict) -> forms.Field:
 
 class DismissForm(forms.Form):
     reason = forms.CharField(
+        label="Reason for dismissing",
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why this record should not be synced. Kept in the item's history.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.fields.values())
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label="Comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.fields.values())
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(label="Why reopen it", max_length=500)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

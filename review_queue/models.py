@@ -66,6 +66,10 @@ class ReviewItem(models.Model):
     def is_actionable(self) -> bool:
         return self.status in self.ACTIONABLE_STATUSES
 
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (self.Status.RESOLVED, self.Status.DISMISSED)
+
     @staticmethod
     def fingerprint_for(flow_id: int, kind: str, field_errors: dict) -> str:
         """Items with the same flow, kind and failing fields are the same problem."""
@@ -84,6 +88,9 @@ class ReviewItemEvent(models.Model):
         RETRY_FAILED = "retry_failed", "Retry failed"
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"
+        TAKEN = "taken", "Taken"
+        REOPENED = "reopened", "Reopened"
+        COMMENTED = "commented", "Comment"
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=30, choices=Action)

@@ -158,6 +158,55 @@ def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str
     return item
 
 
+@transaction.atomic
+def review_item_take(*, item: ReviewItem, user: AbstractBaseUser) -> ReviewItem:
+    """Assign the item to ``user`` and mark it in progress. Taking an item one already holds
+    does nothing; taking one someone else holds reassigns it, and says so in its history."""
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if item.status == ReviewItem.Status.IN_PROGRESS and item.assignee_id == user.pk:
+        return item
+    if not item.is_actionable:
+        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be taken.")
+    previous = item.assignee
+    item.status = ReviewItem.Status.IN_PROGRESS
+    item.assignee = user
+    item.save()
+    note = f"Taken over from {previous.get_username()}." if previous else ""
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.TAKEN, actor=actor_for(user), note=note
+    )
+    return item
+
+
+@transaction.atomic
+def review_item_reopen(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
+    """Open a resolved or dismissed item again, unless its record already has an active item
+    (a later failure opened one): then that item is where the work goes on."""
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if not item.is_closed:
+        return item
+    active = _active_item(item.flow, item.source_id)
+    if active is not None:
+        raise ActionNotAllowed(
+            f"{item.source_id} already has an item that needs attention (#{active.pk})."
+        )
+    item.status = ReviewItem.Status.OPEN
+    item.closed_at = None
+    item.resolution = ""
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.REOPENED, actor=actor_for(user), note=reason
+    )
+    return item
+
+
+def review_item_comment(*, item: ReviewItem, user: AbstractBaseUser, text: str) -> ReviewItemEvent:
+    """Add a comment to the item's history; any status."""
+    return ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.COMMENTED, actor=actor_for(user), note=text
+    )
+
+
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """Field -> [old, new] for the fields an operator changed, secrets masked."""
     keys = sorted(before.keys() | after.keys())

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
@@ -7,33 +10,35 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .filters import ReviewItemFilter
-from .forms import DismissForm, PayloadFixForm
+from .forms import CommentForm, DismissForm, PayloadFixForm, ReopenForm
 from .models import ReviewItem
 
 PAGE_SIZE = 50
 
+view_permission = permission_required("review_queue.view_reviewitem", raise_exception=True)
+act_permission = permission_required("review_queue.change_reviewitem", raise_exception=True)
+
 
 @login_required
-@permission_required("review_queue.view_reviewitem", raise_exception=True)
+@view_permission
 def item_list(request: HttpRequest) -> HttpResponse:
     data = request.GET.copy()
     data.setdefault("status", ReviewItemFilter.ACTIVE)
-    filterset = ReviewItemFilter(data, queryset=selectors.review_item_list())
+    filterset = ReviewItemFilter(data, queryset=selectors.review_item_list(), request=request)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "review_queue/item_list.html", {"filter": filterset, "page": page})
 
 
 @login_required
-@permission_required("review_queue.view_reviewitem", raise_exception=True)
+@view_permission
 def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(selectors.review_item_list(), pk=pk)
-    fix_form = PayloadFixForm(initial=item.payload or {}, schema_fields=item.flow.data_class.fields)
-    return _render_detail(request, item, fix_form=fix_form)
+    return _render_detail(request, item)
 
 
 @require_POST
 @login_required
-@permission_required("review_queue.change_reviewitem", raise_exception=True)
+@act_permission
 def item_retry(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ReviewItem, pk=pk)
     return _act(
@@ -46,12 +51,12 @@ def item_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@permission_required("review_queue.change_reviewitem", raise_exception=True)
+@act_permission
 def item_fix(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(selectors.review_item_list(), pk=pk)
     form = PayloadFixForm(request.POST, schema_fields=item.flow.data_class.fields)
     if not form.is_valid():
-        return _render_detail(request, item, fix_form=form, status=422)
+        return _render_detail(request, item, fix_form=form)
     return _act(
         request,
         item,
@@ -62,15 +67,12 @@ def item_fix(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@permission_required("review_queue.change_reviewitem", raise_exception=True)
+@act_permission
 def item_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(selectors.review_item_list(), pk=pk)
     form = DismissForm(request.POST)
     if not form.is_valid():
-        fix_form = PayloadFixForm(
-            initial=item.payload or {}, schema_fields=item.flow.data_class.fields
-        )
-        return _render_detail(request, item, fix_form=fix_form, dismiss_form=form, status=422)
+        return _render_detail(request, item, dismiss_form=form)
     reason = form.cleaned_data["reason"]
     return _act(
         request,
@@ -80,7 +82,56 @@ def item_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _act(request: HttpRequest, item: ReviewItem, action, success_message: str) -> HttpResponse:
+@require_POST
+@login_required
+@act_permission
+def item_take(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(ReviewItem, pk=pk)
+    return _act(
+        request,
+        item,
+        lambda: services.review_item_take(item=item, user=request.user),
+        "The item is yours.",
+    )
+
+
+@require_POST
+@login_required
+@act_permission
+def item_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(selectors.review_item_list(), pk=pk)
+    form = ReopenForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, item, reopen_form=form)
+    reason = form.cleaned_data["reason"]
+    return _act(
+        request,
+        item,
+        lambda: services.review_item_reopen(item=item, user=request.user, reason=reason),
+        "Item reopened.",
+    )
+
+
+@require_POST
+@login_required
+@act_permission
+def item_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(selectors.review_item_list(), pk=pk)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, item, comment_form=form)
+    text = form.cleaned_data["text"]
+    return _act(
+        request,
+        item,
+        lambda: services.review_item_comment(item=item, user=request.user, text=text),
+        "Comment added.",
+    )
+
+
+def _act(
+    request: HttpRequest, item: ReviewItem, action: Callable[[], Any], success_message: str
+) -> HttpResponse:
     try:
         action()
     except services.ActionNotAllowed as exc:
@@ -90,14 +141,26 @@ def _act(request: HttpRequest, item: ReviewItem, action, success_message: str) -
     return redirect("review_queue:item_detail", pk=item.pk)
 
 
-def _render_detail(request, item, *, fix_form, dismiss_form=None, status=200) -> HttpResponse:
+def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -> HttpResponse:
+    """The detail page; a bound form with errors is shown in place of its blank twin, and
+    the answer is then 422."""
+    forms = {
+        "fix_form": PayloadFixForm(
+            initial=item.payload or {}, schema_fields=item.flow.data_class.fields
+        ),
+        "dismiss_form": DismissForm(),
+        "reopen_form": ReopenForm(),
+        "comment_form": CommentForm(),
+        **bound_forms,
+    }
     context = {
         "item": item,
-        "fix_form": fix_form,
-        "dismiss_form": dismiss_form or DismissForm(),
+        **forms,
         "events": item.events.all(),
         "audit_entries": selectors.review_item_audit_entries(item),
         "record_link": selectors.review_item_record_link(item),
         "can_act": request.user.has_perm("review_queue.change_reviewitem"),
     }
-    return render(request, "review_queue/item_detail.html", context, status=status)
+    return render(
+        request, "review_queue/item_detail.html", context, status=422 if bound_forms else 200
+    )

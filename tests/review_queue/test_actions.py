@@ -130,3 +130,50 @@ def test_a_retry_that_hits_a_bug_reopens_the_item_as_an_internal_error(
     assert item.status == ReviewItem.Status.OPEN
     assert item.kind == "internal_error"
     assert "KeyError" in item.reason
+
+
+def test_taking_an_item_assigns_it_and_marks_it_in_progress(queued):
+    item = services.review_item_take(item=queued["C-0021"], user=demo_user("olivia"))
+    assert (item.status, item.assignee.username) == ("in_progress", "olivia")
+    again = services.review_item_take(item=item, user=demo_user("olivia"))
+    assert again.events.filter(action="taken").count() == 1
+
+
+def test_taking_over_someone_elses_item_says_so(queued):
+    services.review_item_take(item=queued["C-0021"], user=demo_user("olivia"))
+    item = services.review_item_take(item=queued["C-0021"], user=demo_user("bruno"))
+    assert item.assignee.username == "bruno"
+    assert item.events.last().note == "Taken over from olivia."
+
+
+def test_a_dismissed_item_can_be_reopened_with_a_reason(queued):
+    item = services.review_item_dismiss(
+        item=queued["C-0029"], user=demo_user("olivia"), reason="dup"
+    )
+    item = services.review_item_reopen(item=item, user=demo_user("bruno"), reason="Not a dup")
+    assert item.status == ReviewItem.Status.OPEN
+    assert item.events.last().note == "Not a dup"
+
+
+def test_reopening_is_refused_while_a_newer_item_for_the_record_is_open(
+    queued, demo_flow, django_capture_on_commit_callbacks
+):
+    old = services.review_item_dismiss(
+        item=queued["C-0029"], user=demo_user("olivia"), reason="dup"
+    )
+    run_flow(demo_flow, django_capture_on_commit_callbacks)  # C-0029 fails again: new item
+    newer = ReviewItem.objects.get(source_id="C-0029", status="open")
+    with pytest.raises(services.ActionNotAllowed, match=f"#{newer.pk}"):
+        services.review_item_reopen(item=old, user=demo_user("olivia"), reason="x")
+
+
+def test_comments_join_the_history(queued):
+    services.review_item_comment(
+        item=queued["C-0007"], user=demo_user("olivia"), text="Asked sales for the email"
+    )
+    event = queued["C-0007"].events.last()
+    assert (event.action, event.actor, event.note) == (
+        "commented",
+        "user:olivia",
+        "Asked sales for the email",
+    )

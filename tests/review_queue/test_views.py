@@ -113,3 +113,30 @@ def test_the_item_page_costs_a_fixed_number_of_queries(
 ):
     with django_assert_max_num_queries(11):
         operator_client.get(reverse("review_queue:item_detail", args=[queued["C-0013"].pk]))
+
+
+def test_mine_shows_only_the_items_i_took(operator_client, queued):
+    operator_client.post(reverse("review_queue:item_take", args=[queued["C-0021"].pk]))
+    response = operator_client.get(reverse("review_queue:item_list"), {"assigned": "me"})
+    assert [i.source_id for i in response.context["page"]] == ["C-0021"]
+
+
+def test_an_empty_comment_is_refused_and_nothing_is_added(operator_client, queued):
+    item = queued["C-0007"]
+    response = operator_client.post(
+        reverse("review_queue:item_comment", args=[item.pk]), {"text": "  "}
+    )
+    assert response.status_code == 422
+    assert item.events.count() == 1
+
+
+def test_run_now_queues_a_run_and_shows_it(
+    operator_client, demo_flow, in_process_jobs, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(reverse("sync:run_start", args=[demo_flow.pk]))
+    run = demo_flow.runs.first()
+    assert response.url == reverse("sync:run_detail", args=[run.pk])
+    run.refresh_from_db()
+    assert run.triggered_by == "user:olivia"
+    assert (run.status, run.skipped_count, run.failed_count) == ("succeeded", 36, 4)
