@@ -1,6 +1,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
@@ -69,16 +70,15 @@ def item_fix(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @act_permission
 def item_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(selectors.review_item_list(), pk=pk)
-    form = DismissForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, item, dismiss_form=form)
-    reason = form.cleaned_data["reason"]
-    return _act(
+    return _form_action(
         request,
-        item,
-        lambda: services.review_item_dismiss(item=item, user=request.user, reason=reason),
+        pk,
+        DismissForm,
+        "dismiss_form",
         "Item dismissed.",
+        lambda item, data: services.review_item_dismiss(
+            item=item, user=request.user, reason=data["reason"]
+        ),
     )
 
 
@@ -99,16 +99,15 @@ def item_take(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @act_permission
 def item_reopen(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(selectors.review_item_list(), pk=pk)
-    form = ReopenForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, item, reopen_form=form)
-    reason = form.cleaned_data["reason"]
-    return _act(
+    return _form_action(
         request,
-        item,
-        lambda: services.review_item_reopen(item=item, user=request.user, reason=reason),
+        pk,
+        ReopenForm,
+        "reopen_form",
         "Item reopened.",
+        lambda item, data: services.review_item_reopen(
+            item=item, user=request.user, reason=data["reason"]
+        ),
     )
 
 
@@ -116,17 +115,32 @@ def item_reopen(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @act_permission
 def item_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(selectors.review_item_list(), pk=pk)
-    form = CommentForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, item, comment_form=form)
-    text = form.cleaned_data["text"]
-    return _act(
+    return _form_action(
         request,
-        item,
-        lambda: services.review_item_comment(item=item, user=request.user, text=text),
+        pk,
+        CommentForm,
+        "comment_form",
         "Comment added.",
+        lambda item, data: services.review_item_comment(
+            item=item, user=request.user, text=data["text"]
+        ),
     )
+
+
+def _form_action(
+    request: HttpRequest,
+    pk: int,
+    form_class: type[forms.Form],
+    form_name: str,
+    success_message: str,
+    perform: Callable[[ReviewItem, dict[str, Any]], Any],
+) -> HttpResponse:
+    """An action that takes a small form: invalid, the page comes back with its errors."""
+    item = get_object_or_404(selectors.review_item_list(), pk=pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, item, **{form_name: form})
+    return _act(request, item, lambda: perform(item, form.cleaned_data), success_message)
 
 
 def _act(
