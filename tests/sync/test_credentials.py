@@ -1,0 +1,68 @@
+"""Systems that require a token: it is read from the environment and never stored."""
+
+import json
+import logging
+
+import pytest
+from django.core import serializers
+
+from connectors.simulator.testing import start_simulator
+from integration_console.demo import seed_demo_world
+from integration_console.sync.models import AuditEntry, SyncRun
+from review_queue.models import ReviewItem
+from tests.factories import run_flow
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "s3cr3t-demo-token-4f9a"
+
+
+@pytest.fixture(scope="module")
+def guarded_simulator():
+    with start_simulator(token=TOKEN) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def guarded_flow(db, guarded_simulator):
+    import httpx
+
+    httpx.post(f"{guarded_simulator.base_url}/_control/reset").raise_for_status()
+    return seed_demo_world(simulator_url=guarded_simulator.base_url)
+
+
+def test_the_token_from_the_environment_opens_the_system_and_is_stored_nowhere(
+    guarded_flow, monkeypatch, caplog, in_process_jobs, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("CRM_API_TOKEN", TOKEN)
+    monkeypatch.setenv("ERP_API_TOKEN", TOKEN)
+    caplog.set_level(logging.DEBUG)
+    run = run_flow(guarded_flow, django_capture_on_commit_callbacks)
+
+    assert (run.status, run.created_count, run.failed_count) == ("succeeded", 36, 4)
+    stored = serializers.serialize(
+        "json",
+        [
+            *AuditEntry.objects.all(),
+            *ReviewItem.objects.all(),
+            *SyncRun.objects.all(),
+            *guarded_flow.source_system.history.all(),
+            *guarded_flow.target_system.history.all(),
+        ],
+    )
+    assert TOKEN not in stored
+    assert TOKEN not in caplog.text
+    assert json.loads(stored)
+
+
+def test_without_the_token_the_run_fails_with_the_reason_and_drops_nothing(
+    guarded_flow, monkeypatch, in_process_jobs, django_capture_on_commit_callbacks
+):
+    monkeypatch.delenv("CRM_API_TOKEN", raising=False)
+    run = run_flow(guarded_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "401" in run.error
+    # Nothing was read, so nothing is lost: the next run with the token reads everything.
+    assert run.read_count == 0
+    assert guarded_flow.cursor == ""
