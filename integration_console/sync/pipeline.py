@@ -116,9 +116,14 @@ def process_record(
     idempotency key derived from the payload.
     """
     started = time.monotonic()
-    source_id = str(record.get("id") or "")
+    source_id = str(record.get("id") or "") if isinstance(record, dict) else ""
     state = _Attempt(source_id=source_id, started=started)
     try:
+        if not isinstance(record, dict):
+            raise RecordFailure(
+                FailureKind.CONTRACT_DRIFT,
+                f"The source sent a {type(record).__name__} where a record was expected.",
+            )
         if not source_id:
             raise RecordFailure(FailureKind.CONTRACT_DRIFT, "The source record has no 'id'.")
         if payload is None:

@@ -89,8 +89,8 @@ def sync_run_execute(*, run_id: int) -> SyncRun:
             )
             for index, record in enumerate(records, start=1):
                 _count(run, "read_count")
-                updated_at = str(record.get("updated_at") or "")
-                newest_seen = max(newest_seen, updated_at)
+                if isinstance(record, dict):
+                    newest_seen = max(newest_seen, str(record.get("updated_at") or ""))
                 if flow.stage != Flow.Stage.READ_ONLY:
                     _count(run, COUNTER_FOR_OUTCOME[process_record(ctx, record)])
                 if index % flow.page_size == 0:
