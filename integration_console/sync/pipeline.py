@@ -162,6 +162,7 @@ class _Attempt:
     action: str = AuditEntry.Action.CREATE
     target_id: str = ""
     attempt: int = 1
+    link: RecordLink | None = None
 
 
 def _identify_and_load(ctx: FlowContext, state: _Attempt, payload: dict[str, Any]) -> str:
@@ -173,6 +174,7 @@ def _identify_and_load(ctx: FlowContext, state: _Attempt, payload: dict[str, Any
         target_system=flow.target_system,
     ).first()
     digest = payload_hash(payload)
+    state.link = link
     if link is not None:
         state.action, state.target_id = AuditEntry.Action.UPDATE, link.target_id
         if link.payload_hash == digest:
@@ -262,7 +264,12 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
 def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str) -> None:
     flow = ctx.flow
     with transaction.atomic():
-        if outcome == AuditEntry.Outcome.SUCCEEDED:
+        if outcome == AuditEntry.Outcome.SUCCEEDED and state.link is not None:
+            state.link.flow, state.link.payload_hash = flow, digest
+            state.link.save(update_fields=["flow", "payload_hash", "updated_at"])
+        elif outcome == AuditEntry.Outcome.SUCCEEDED:
+            # update_or_create, not create: a retry of this record may have linked it while
+            # the target was answering us; both wrote the same target record (idempotency key).
             RecordLink.objects.update_or_create(
                 data_class=flow.data_class,
                 source_system=flow.source_system,
