@@ -87,3 +87,11 @@ class ReopenForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         style_widgets(self.fields.values())
+
+
+class LinkForm(forms.Form):
+    target_id = forms.CharField(label="Target record id", max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.fields.values())

@@ -28,5 +28,6 @@ def on_record_synced(sender, *, flow, source_id, target_id, audit_entry, **kwarg
         source_id=source_id,
         target_id=target_id,
         payload=audit_entry.payload,
+        action=audit_entry.action,
         actor=audit_entry.actor,
     )

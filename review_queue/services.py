@@ -10,6 +10,7 @@ from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import RecordFailure
 from integration_console.sync.models import AuditEntry, Flow
 from integration_console.sync.redaction import redact
+from integration_console.sync.services import LinkRefused, record_link_to_target
 
 from .models import ReviewItem, ReviewItemEvent
 
@@ -80,7 +81,13 @@ def review_item_record_failure(
 
 @transaction.atomic(savepoint=False)
 def review_item_resolve_by_sync(
-    *, flow: Flow, source_id: str, target_id: str, payload: dict[str, Any], actor: str
+    *,
+    flow: Flow,
+    source_id: str,
+    target_id: str,
+    payload: dict[str, Any],
+    action: str,
+    actor: str,
 ) -> None:
     """A successful attempt resolves the record's active item, if it has one, and keeps the
     payload that was written."""
@@ -89,8 +96,11 @@ def review_item_resolve_by_sync(
         return
     item.status = ReviewItem.Status.RESOLVED
     item.target_id = target_id
-    item.payload = payload
-    item.resolution = f"Synced to {flow.target_system} as {target_id}."
+    if action == AuditEntry.Action.LINK:
+        item.resolution = f"Linked to {target_id} in {flow.target_system}."
+    else:
+        item.payload = payload
+        item.resolution = f"Synced to {flow.target_system} as {target_id}."
     item.closed_at = timezone.now()
     item.save()
     ReviewItemEvent.objects.create(
@@ -157,6 +167,22 @@ def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str
         failure_reason=f"Dismissed: {reason}",
         actor=actor,
     )
+    return item
+
+
+def review_item_link(*, item: ReviewItem, user: AbstractBaseUser, target_id: str) -> ReviewItem:
+    """Link the item's record to an existing target record (the target says it has it, or a
+    person knows it does); the item is resolved by that link. Runs now, not as a job: it is
+    one look-up in the target, and the operator waits for its answer."""
+    if not item.is_actionable:
+        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be linked.")
+    try:
+        record_link_to_target(
+            flow=item.flow, source_id=item.source_id, target_id=target_id, actor=actor_for(user)
+        )
+    except LinkRefused as exc:
+        raise ActionNotAllowed(str(exc)) from exc
+    item.refresh_from_db()
     return item
 
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/take/", views.item_take, name="item_take"),
     path("<int:pk>/reopen/", views.item_reopen, name="item_reopen"),
     path("<int:pk>/comment/", views.item_comment, name="item_comment"),
+    path("<int:pk>/link/", views.item_link, name="item_link"),
 ]

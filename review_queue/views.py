@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .filters import ReviewItemFilter
-from .forms import CommentForm, DismissForm, PayloadFixForm, ReopenForm
+from .forms import CommentForm, DismissForm, LinkForm, PayloadFixForm, ReopenForm
 from .models import ReviewItem
 
 PAGE_SIZE = 50
@@ -127,6 +127,22 @@ def item_comment(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+@login_required
+@act_permission
+def item_link(request: HttpRequest, pk: int) -> HttpResponse:
+    return _form_action(
+        request,
+        pk,
+        LinkForm,
+        "link_form",
+        "Linked; the item is resolved.",
+        lambda item, data: services.review_item_link(
+            item=item, user=request.user, target_id=data["target_id"]
+        ),
+    )
+
+
 def _form_action(
     request: HttpRequest,
     pk: int,
@@ -165,6 +181,7 @@ def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -
         "dismiss_form": DismissForm(),
         "reopen_form": ReopenForm(),
         "comment_form": CommentForm(),
+        "link_form": LinkForm(initial={"target_id": item.existing_target_id}),
         **bound_forms,
     }
     context = {

@@ -148,6 +148,16 @@ def process_record(
     return outcome
 
 
+def link_record(ctx: FlowContext, source_id: str, target_id: str) -> None:
+    """Link a source record to a target record a person says is the same one, as a successful
+    attempt with the action ``link``. The link carries no payload hash, so the next attempt
+    writes the source's fields to it (ownership rules still apply)."""
+    state = _Attempt(
+        source_id, time.monotonic(), action=AuditEntry.Action.LINK, target_id=target_id
+    )
+    _record_success(ctx, state, "", AuditEntry.Outcome.SUCCEEDED)
+
+
 def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> str:
     """Record a failure met before the pipeline could start, e.g. an unreadable source record."""
     _record_failure(scope, _Attempt(source_id, time.monotonic()), failure, source_record={})

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, NotFoundError
 
 from .connections import connector_for
 from .dispatch import enqueue_job
@@ -23,6 +23,7 @@ from .pipeline import (
     Outcome,
     RunAborted,
     fail_record,
+    link_record,
     load_context,
     process_record,
 )
@@ -138,6 +139,24 @@ def record_retry(
         # The pipeline recorded the bug on the record before raising; a retry is one record,
         # so there is no run to stop.
         return Outcome.FAILED
+
+
+class LinkRefused(Exception):
+    """The target record to link to cannot be used; the message is for the operator."""
+
+
+def record_link_to_target(*, flow: Flow, source_id: str, target_id: str, actor: str) -> None:
+    """Link a source record to an existing target record, after checking with the target
+    system that the record exists. Idempotent: linking again to the same record re-links it.
+    Announced through ``record_synced`` like any successful attempt."""
+    with flow_context(flow, actor=actor) as ctx:
+        try:
+            ctx.target.get(flow.target_resource, target_id)
+        except NotFoundError:
+            raise LinkRefused(f"{flow.target_system} has no record {target_id}.") from None
+        except ConnectorError as exc:
+            raise LinkRefused(f"Could not check {target_id}: {exc.message}") from exc
+        link_record(ctx, source_id, target_id)
 
 
 @contextmanager

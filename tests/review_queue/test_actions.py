@@ -177,3 +177,36 @@ def test_comments_join_the_history(queued):
         "user:olivia",
         "Asked sales for the email",
     )
+
+
+def test_linking_a_duplicate_to_the_existing_target_resolves_it_and_later_syncs_update_it(
+    queued, demo_flow, simulator, django_capture_on_commit_callbacks
+):
+    import httpx
+
+    item = services.review_item_link(
+        item=queued["C-0029"], user=demo_user("olivia"), target_id="E-10002"
+    )
+
+    assert item.status == ReviewItem.Status.RESOLVED
+    assert item.resolution == "Linked to E-10002 in Simulated ERP."
+    assert RecordLink.objects.get(source_id="C-0029").target_id == "E-10002"
+    entry = AuditEntry.objects.filter(source_id="C-0029").first()
+    assert (entry.action, entry.outcome, entry.target_id) == ("link", "succeeded", "E-10002")
+
+    httpx.put(f"{simulator.crm_url}/contacts/C-0029", json={"company": "Renamed GmbH"})
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+    assert (run.failed_count, run.updated_count) == (3, 1)
+    customer = httpx.get(f"{simulator.erp_url}/customers/E-10002").json()
+    assert customer["crm_ref"] == "C-0029"
+    # The ERP owns the company field: the link makes C-0029 update E-10002, but not that.
+    assert customer["company"] != "Renamed GmbH"
+
+
+def test_linking_to_a_record_the_target_does_not_have_is_refused(queued):
+    with pytest.raises(services.ActionNotAllowed, match="has no record E-99999"):
+        services.review_item_link(
+            item=queued["C-0029"], user=demo_user("olivia"), target_id="E-99999"
+        )
+    assert ReviewItem.objects.get(pk=queued["C-0029"].pk).status == ReviewItem.Status.OPEN
+    assert not RecordLink.objects.filter(source_id="C-0029").exists()
