@@ -157,6 +157,11 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 900},
 }
 
+# A running sync run whose worker has shown no progress for this long no longer blocks its flow.
+# Progress is saved every page, so this is far longer than any page takes; keep it above the
+# RQ job timeout.
+SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "1800"))
+
 SIMPLE_HISTORY_DATE_INDEX = "composite"
 
 LOGGING = {

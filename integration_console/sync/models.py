@@ -64,6 +64,9 @@ class SyncRun(models.Model):
     )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of progress from the process running it."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     read_count = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)

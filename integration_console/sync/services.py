@@ -5,8 +5,10 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -58,26 +60,20 @@ def sync_run_execute(*, run_id: int) -> SyncRun:
     """Execute a queued run: read every source record and take each through the pipeline.
 
     Claims the run with a compare-and-set, so a run executes once however many workers see it;
-    the database allows one running run per flow. Never raises for a record's failure: the run
-    row says how it ended.
+    the database allows one running run per flow. A running run that has shown no progress for
+    SYNC_RUN_STALE_AFTER seconds (its worker died) is marked abandoned and no longer blocks
+    the flow. Never raises for a record's failure: the run row says how it ended.
     """
-    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED)
-    try:
-        with transaction.atomic():
-            got_it = claimed.update(
-                status=SyncRun.Status.RUNNING,
-                started_at=timezone.now(),
-                executed_by=f"{socket.gethostname()}:{os.getpid()}",
+    if not _claim(run_id):
+        _abandon_stale_runs(SyncRun.objects.get(pk=run_id).flow_id)
+        if not _claim(run_id):
+            SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
+                status=SyncRun.Status.FAILED,
+                finished_at=timezone.now(),
+                error="Another run of this flow was already running.",
             )
-    except IntegrityError:
-        SyncRun.objects.filter(pk=run_id).update(
-            status=SyncRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error="Another run of this flow was already running.",
-        )
-        return SyncRun.objects.get(pk=run_id)
     run = SyncRun.objects.select_related("flow").get(pk=run_id)
-    if not got_it:
+    if run.status != SyncRun.Status.RUNNING or run.executed_by != _this_process():
         return run
 
     flow = run.flow
@@ -95,7 +91,8 @@ def sync_run_execute(*, run_id: int) -> SyncRun:
                 if flow.stage != Flow.Stage.READ_ONLY:
                     _count(run, COUNTER_FOR_OUTCOME[process_record(ctx, record)])
                 if index % flow.page_size == 0:
-                    run.save(update_fields=COUNTERS)
+                    run.heartbeat_at = timezone.now()
+                    run.save(update_fields=[*COUNTERS, "heartbeat_at"])
     except (RunAborted, ConnectorError) as exc:
         _finish(run, SyncRun.Status.FAILED, error=str(exc))
         return run
@@ -168,6 +165,39 @@ def flow_context(flow: Flow, *, actor: str, run: SyncRun | None = None) -> Itera
     finally:
         source.close()
         target.close()
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(run_id: int) -> bool:
+    """Compare-and-set queued -> running; False if the run is not queued or its flow already
+    has a running run."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return bool(
+                SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
+                    status=SyncRun.Status.RUNNING,
+                    started_at=now,
+                    heartbeat_at=now,
+                    executed_by=_this_process(),
+                )
+            )
+    except IntegrityError:
+        return False
+
+
+def _abandon_stale_runs(flow_id: int) -> None:
+    stale_before = timezone.now() - timedelta(seconds=settings.SYNC_RUN_STALE_AFTER)
+    SyncRun.objects.filter(
+        flow_id=flow_id, status=SyncRun.Status.RUNNING, heartbeat_at__lt=stale_before
+    ).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="Abandoned: the process running it stopped showing progress.",
+    )
 
 
 def _count(run: SyncRun, counter: str) -> None:
