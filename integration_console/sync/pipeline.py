@@ -118,6 +118,8 @@ def process_record(
     started = time.monotonic()
     source_id = str(record.get("id") or "") if isinstance(record, dict) else ""
     state = _Attempt(source_id=source_id, started=started)
+    # An operator's payload was not read from the source: keep the snapshot we have.
+    snapshot = record if payload is None else {}
     try:
         if not isinstance(record, dict):
             raise RecordFailure(
@@ -138,12 +140,12 @@ def process_record(
             )
         outcome = _identify_and_load(ctx, state, payload)
     except RecordFailure as failure:
-        _record_failure(ctx.scope, state, failure, source_record=record)
+        _record_failure(ctx.scope, state, failure, source_record=snapshot)
         return Outcome.FAILED
     except Exception as exc:
         logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
-        _record_failure(ctx.scope, state, failure, source_record=record)
+        _record_failure(ctx.scope, state, failure, source_record=snapshot)
         raise RunAborted(f"Record {source_id}: {failure.reason}") from exc
     return outcome
 

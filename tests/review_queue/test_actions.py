@@ -210,3 +210,19 @@ def test_linking_to_a_record_the_target_does_not_have_is_refused(queued):
         )
     assert ReviewItem.objects.get(pk=queued["C-0029"].pk).status == ReviewItem.Status.OPEN
     assert not RecordLink.objects.filter(source_id="C-0029").exists()
+
+
+def test_a_corrected_payload_the_target_still_refuses_keeps_the_source_snapshot(
+    queued, django_capture_on_commit_callbacks
+):
+    item = queued["C-0021"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_item_retry(
+            item=item, user=demo_user("olivia"), payload={**item.payload, "phone": "+12"}
+        )
+
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.OPEN
+    assert item.payload["phone"] == "+12"
+    assert item.source_snapshot["phone"] == "12-34 call me"
+    assert item.source_snapshot["first_name"]
