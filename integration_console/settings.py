@@ -162,6 +162,9 @@ RQ_QUEUES = {
 # RQ job timeout.
 SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "1800"))
 
+# A review item's retry that has not answered for this long (its job was lost) frees the item.
+REVIEW_RETRY_STALE_AFTER = int(os.environ.get("REVIEW_RETRY_STALE_AFTER", "900"))
+
 SIMPLE_HISTORY_DATE_INDEX = "composite"
 
 LOGGING = {

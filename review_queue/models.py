@@ -1,9 +1,11 @@
 """Records that need a person, and everything that happened to them."""
 
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from integration_console.sync.failures import FailureKind
@@ -44,6 +46,7 @@ class ReviewItem(models.Model):
         related_name="assigned_review_items",
     )
     resolution = models.TextField(blank=True)
+    retry_requested_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Payload-sized fields stay out of history: every save would copy them again.
     history = HistoricalRecords(excluded_fields=["source_snapshot", "payload", "target_response"])
@@ -64,7 +67,16 @@ class ReviewItem(models.Model):
 
     @property
     def is_actionable(self) -> bool:
-        return self.status in self.ACTIONABLE_STATUSES
+        return self.status in self.ACTIONABLE_STATUSES or self.retry_is_stale
+
+    @property
+    def retry_is_stale(self) -> bool:
+        """A retry that never answered (its job was lost with a worker) must not hold the item
+        forever: after REVIEW_RETRY_STALE_AFTER seconds people can act on it again."""
+        if self.status != self.Status.RETRYING or self.retry_requested_at is None:
+            return False
+        waited = timezone.now() - self.retry_requested_at
+        return waited > timedelta(seconds=settings.REVIEW_RETRY_STALE_AFTER)
 
     @property
     def is_closed(self) -> bool:

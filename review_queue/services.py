@@ -1,4 +1,5 @@
-"""Everything that changes a review item. Each service is transactional and idempotent."""
+"""Everything that changes a review item. Each service is transactional; those that move an
+item between statuses are idempotent."""
 
 from typing import Any
 
@@ -116,12 +117,13 @@ def review_item_retry(
     an operator's corrected (already validated) payload. A second request while a retry is
     running does nothing."""
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if item.status == ReviewItem.Status.RETRYING:
+    if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
         return item
     if not item.is_actionable:
         raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be retried.")
     actor = actor_for(user)
     item.status = ReviewItem.Status.RETRYING
+    item.retry_requested_at = timezone.now()
     item.save()
     if payload is None:
         ReviewItemEvent.objects.create(

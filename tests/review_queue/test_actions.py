@@ -226,3 +226,25 @@ def test_a_corrected_payload_the_target_still_refuses_keeps_the_source_snapshot(
     assert item.payload["phone"] == "+12"
     assert item.source_snapshot["phone"] == "12-34 call me"
     assert item.source_snapshot["first_name"]
+
+
+def test_a_retry_that_never_answers_frees_the_item_after_a_while(queued, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.REVIEW_RETRY_STALE_AFTER = 600
+    item = queued["C-0021"]
+    item.status = ReviewItem.Status.RETRYING
+    item.retry_requested_at = timezone.now() - timedelta(minutes=5)
+    item.save()
+    assert not item.is_actionable
+    with pytest.raises(services.ActionNotAllowed):
+        services.review_item_dismiss(item=item, user=demo_user("olivia"), reason="x")
+
+    item.retry_requested_at = timezone.now() - timedelta(minutes=11)
+    item.save()
+    assert item.retry_is_stale and item.is_actionable
+    services.review_item_dismiss(item=item, user=demo_user("olivia"), reason="lost job")
+    item.refresh_from_db()
+    assert item.status == ReviewItem.Status.DISMISSED
