@@ -50,17 +50,20 @@ class FieldMapAdmin(SimpleHistoryAdmin):
     inlines = [FieldMapVersionInline]
 
 
+RULE_COLUMNS = [
+    "position",
+    "source_path",
+    "target_path",
+    "transform",
+    "required",
+    "conflict_rule",
+    "direction",
+]
+
+
 class FieldRuleInline(admin.TabularInline):
     model = FieldRule
-    fields = [
-        "position",
-        "source_path",
-        "target_path",
-        "transform",
-        "required",
-        "conflict_rule",
-        "direction",
-    ]
+    fields = RULE_COLUMNS
     extra = 0
 
 
@@ -74,15 +77,6 @@ class FieldMapVersionAdmin(SimpleHistoryAdmin):
 
 @admin.register(FieldRule)
 class FieldRuleAdmin(SimpleHistoryAdmin):
-    list_display = [
-        "version",
-        "position",
-        "source_path",
-        "target_path",
-        "transform",
-        "required",
-        "conflict_rule",
-        "direction",
-    ]
+    list_display = ["version", *RULE_COLUMNS]
     list_filter = ["version__field_map", "conflict_rule", "direction", "required"]
     search_fields = ["source_path", "target_path"]
