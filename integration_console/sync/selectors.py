@@ -14,5 +14,27 @@ def flow_overview() -> QuerySet[Flow]:
     )
 
 
+def failures_needing_attention() -> list[dict]:
+    """Active review items per failure kind, most first: what the queue holds, at a glance.
+    Read through the flow's reverse relation, so sync does not import the queue."""
+    from .failures import FailureKind
+
+    counts = (
+        Flow.objects.filter(review_items__status__in=["open", "in_progress", "retrying"])
+        .values("review_items__kind")
+        .annotate(count=Count("review_items"))
+        .order_by("-count", "review_items__kind")
+    )
+    labels = dict(FailureKind.choices)
+    return [
+        {
+            "kind": row["review_items__kind"],
+            "label": labels.get(row["review_items__kind"]),
+            "count": row["count"],
+        }
+        for row in counts
+    ]
+
+
 def recent_runs(limit: int = 20) -> QuerySet[SyncRun]:
     return SyncRun.objects.select_related("flow", "field_map_version")[:limit]

@@ -15,6 +15,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = {
         "flows": selectors.flow_overview(),
         "runs": selectors.recent_runs(),
+        "failures": selectors.failures_needing_attention(),
         "in_process_jobs": jobs_run_in_process(),
     }
     return render(request, "sync/overview.html", context)

@@ -87,6 +87,11 @@ def test_the_overview_shows_the_runs_counts(operator_client):
     run = response.context["runs"][0]
     assert (run.read_count, run.created_count, run.failed_count) == (40, 36, 4)
     assert b"CRM contacts" in response.content
+    assert response.context["failures"] == [
+        {"kind": "invalid", "label": "Invalid", "count": 2},
+        {"kind": "already_exists", "label": "Already exists in target", "count": 1},
+        {"kind": "target_rejected", "label": "Rejected by target", "count": 1},
+    ]
 
 
 def test_the_queue_list_costs_the_same_few_queries_however_many_items(
