@@ -4,6 +4,8 @@ from django import forms
 
 from integration_console.catalog.schema import payload_errors
 
+from .models import ReviewItem
+
 
 class PayloadFixForm(forms.Form):
     """A form built from the target data class's schema, prefilled with the failed payload."""
@@ -95,3 +97,25 @@ class LinkForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         style_widgets(self.fields.values())
+
+
+class BulkActionForm(forms.Form):
+    """Retry or dismiss the ticked items, or every item the current filters select."""
+
+    action = forms.ChoiceField(choices=[("retry", "Retry as is"), ("dismiss", "Dismiss")])
+    reason = forms.CharField(label="Reason (to dismiss)", max_length=500, required=False)
+    items = forms.ModelMultipleChoiceField(queryset=ReviewItem.objects.all(), required=False)
+    all_matching = forms.BooleanField(required=False)
+    filter_query = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets([self.fields["action"], self.fields["reason"]])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get("items") and not cleaned.get("all_matching"):
+            raise forms.ValidationError("Tick the items to act on, or all that match the filters.")
+        if cleaned.get("action") == "dismiss" and not cleaned.get("reason", "").strip():
+            self.add_error("reason", "Say why these items are dismissed.")
+        return cleaned

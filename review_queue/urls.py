@@ -5,6 +5,7 @@ from . import views
 app_name = "review_queue"
 urlpatterns = [
     path("", views.item_list, name="item_list"),
+    path("bulk/", views.bulk_action, name="bulk_action"),
     path("<int:pk>/", views.item_detail, name="item_detail"),
     path("<int:pk>/retry/", views.item_retry, name="item_retry"),
     path("<int:pk>/fix/", views.item_fix, name="item_fix"),

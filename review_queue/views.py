@@ -5,13 +5,22 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .filters import ReviewItemFilter
-from .forms import CommentForm, DismissForm, LinkForm, PayloadFixForm, ReopenForm
+from .forms import (
+    BulkActionForm,
+    CommentForm,
+    DismissForm,
+    LinkForm,
+    PayloadFixForm,
+    ReopenForm,
+)
 from .models import ReviewItem
 
 PAGE_SIZE = 50
@@ -23,11 +32,42 @@ act_permission = permission_required("review_queue.change_reviewitem", raise_exc
 @login_required
 @view_permission
 def item_list(request: HttpRequest) -> HttpResponse:
-    data = request.GET.copy()
-    data.setdefault("status", ReviewItemFilter.ACTIVE)
-    filterset = ReviewItemFilter(data, queryset=selectors.review_item_list(), request=request)
+    filterset = _filtered(request, request.GET)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "review_queue/item_list.html", {"filter": filterset, "page": page})
+    bulk_form = BulkActionForm(initial={"filter_query": request.GET.urlencode()})
+    context = {"filter": filterset, "page": page, "bulk_form": bulk_form}
+    return render(request, "review_queue/item_list.html", context)
+
+
+@require_POST
+@login_required
+@act_permission
+def bulk_action(request: HttpRequest) -> HttpResponse:
+    form = BulkActionForm(request.POST)
+    query = QueryDict(request.POST.get("filter_query", ""))
+    back = f"{reverse('review_queue:item_list')}?{query.urlencode()}"
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    data = form.cleaned_data
+    items = _filtered(request, query).qs if data["all_matching"] else data["items"]
+    outcome = services.review_items_bulk_apply(
+        items=items, user=request.user, action=data["action"], reason=data["reason"]
+    )
+    verb = "Retry queued for" if data["action"] == "retry" else "Dismissed"
+    text = f"{verb} {outcome.done} item{pluralize(outcome.done)}."
+    if outcome.skipped:
+        text += f" {outcome.skipped} passed over: their status does not allow it."
+    messages.success(request, text)
+    return redirect(back)
+
+
+def _filtered(request: HttpRequest, params: QueryDict) -> ReviewItemFilter:
+    data = params.copy()
+    data.setdefault("status", ReviewItemFilter.ACTIVE)
+    return ReviewItemFilter(data, queryset=selectors.review_item_list(), request=request)
 
 
 @login_required
