@@ -10,12 +10,6 @@ from tests.factories import demo_user, run_flow
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def queued(demo_flow, in_process_jobs, django_capture_on_commit_callbacks):
-    run_flow(demo_flow, django_capture_on_commit_callbacks)
-    return {item.source_id: item for item in ReviewItem.objects.all()}
-
-
 def test_fixing_the_payload_and_retrying_resolves_the_item_and_links_the_target(
     queued, django_capture_on_commit_callbacks
 ):

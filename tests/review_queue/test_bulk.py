@@ -6,21 +6,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from review_queue.models import ReviewItem
-from tests.factories import demo_user, run_flow
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued(demo_flow, in_process_jobs, django_capture_on_commit_callbacks):
-    run_flow(demo_flow, django_capture_on_commit_callbacks)
-    return {item.source_id: item for item in ReviewItem.objects.all()}
-
-
-@pytest.fixture
-def operator(client, queued):
-    client.force_login(demo_user("olivia"))
-    return client
 
 
 def status_of(source_id: str) -> str:
@@ -31,8 +18,8 @@ def said(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_ticked_items_are_dismissed_with_the_reason(operator, queued):
-    response = operator.post(
+def test_ticked_items_are_dismissed_with_the_reason(operator_client, queued):
+    response = operator_client.post(
         reverse("review_queue:bulk_action"),
         {
             "action": "dismiss",
@@ -51,12 +38,12 @@ def test_ticked_items_are_dismissed_with_the_reason(operator, queued):
 
 
 def test_every_item_matching_the_filters_is_retried_once_the_source_is_fixed(
-    operator, queued, simulator, django_capture_on_commit_callbacks
+    operator_client, queued, simulator, django_capture_on_commit_callbacks
 ):
     httpx.put(f"{simulator.crm_url}/contacts/C-0013", json={"country": "Austria"})
     httpx.put(f"{simulator.crm_url}/contacts/C-0007", json={"email": "found@example.com"})
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator.post(
+        response = operator_client.post(
             reverse("review_queue:bulk_action"),
             {
                 "action": "retry",
@@ -73,8 +60,8 @@ def test_every_item_matching_the_filters_is_retried_once_the_source_is_fixed(
     )
 
 
-def test_items_whose_status_forbids_the_action_are_passed_over_and_counted(operator, queued):
-    operator.post(
+def test_items_whose_status_forbids_the_action_are_passed_over_and_counted(operator_client, queued):
+    operator_client.post(
         reverse("review_queue:bulk_action"),
         {
             "action": "dismiss",
@@ -82,7 +69,7 @@ def test_items_whose_status_forbids_the_action_are_passed_over_and_counted(opera
             "items": [queued["C-0029"].pk],
         },
     )
-    response = operator.post(
+    response = operator_client.post(
         reverse("review_queue:bulk_action"),
         {
             "action": "retry",
@@ -94,8 +81,8 @@ def test_items_whose_status_forbids_the_action_are_passed_over_and_counted(opera
     )
 
 
-def test_dismissing_in_bulk_needs_a_reason_and_changes_nothing_without_one(operator, queued):
-    response = operator.post(
+def test_dismissing_in_bulk_needs_a_reason_and_changes_nothing_without_one(operator_client, queued):
+    response = operator_client.post(
         reverse("review_queue:bulk_action"),
         {
             "action": "dismiss",

@@ -4,21 +4,8 @@ import pytest
 from django.urls import reverse
 
 from review_queue.models import ReviewItem
-from tests.factories import demo_user, run_flow
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued(demo_flow, in_process_jobs, django_capture_on_commit_callbacks):
-    run_flow(demo_flow, django_capture_on_commit_callbacks)
-    return {item.source_id: item for item in ReviewItem.objects.all()}
-
-
-@pytest.fixture
-def operator_client(client, queued):
-    client.force_login(demo_user("olivia"))
-    return client
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client, queued):
