@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import services
 from .models import DataClass, FieldMap, FieldMapVersion, FieldRule, OwnershipRule, System
 
 
@@ -35,11 +36,17 @@ class OwnershipRuleAdmin(SimpleHistoryAdmin):
 
 
 class FieldMapVersionInline(admin.TabularInline):
+    """The map's versions, read only: they change through their own page and its actions."""
+
     model = FieldMapVersion
     fields = ["number", "status", "author", "approved_by", "approved_at", "note"]
-    readonly_fields = ["approved_at"]
+    readonly_fields = fields
     extra = 0
+    can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(FieldMap)
@@ -48,6 +55,19 @@ class FieldMapAdmin(SimpleHistoryAdmin):
     list_filter = ["data_class", "source_system", "target_system"]
     search_fields = ["name"]
     inlines = [FieldMapVersionInline]
+    actions = ["new_draft"]
+
+    @admin.action(
+        description="Start a new draft version (copy of the active one)",
+        permissions=["add_version"],
+    )
+    def new_draft(self, request, queryset) -> None:
+        for field_map in queryset:
+            draft = services.field_map_version_draft(field_map=field_map, user=request.user)
+            self.message_user(request, f"{draft} drafted from the active version.")
+
+    def has_add_version_permission(self, request) -> bool:
+        return request.user.has_perm("catalog.add_fieldmapversion")
 
 
 RULE_COLUMNS = [
@@ -66,13 +86,58 @@ class FieldRuleInline(admin.TabularInline):
     fields = RULE_COLUMNS
     extra = 0
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return super().has_add_permission(request, obj) and services.rules_are_editable(obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and services.rules_are_editable(obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and services.rules_are_editable(obj)
+
 
 @admin.register(FieldMapVersion)
 class FieldMapVersionAdmin(SimpleHistoryAdmin):
+    """Drafts are edited here; submitting and approving are actions, so that the status
+    only moves the way change control allows."""
+
     list_display = ["field_map", "number", "status", "author", "approved_by", "created_at"]
     list_filter = ["status", "field_map"]
     search_fields = ["field_map__name", "note"]
     inlines = [FieldRuleInline]
+    actions = ["submit", "approve"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        fixed = ["status", "author", "approved_by", "approved_at", "created_at"]
+        return fixed if obj is None else ["field_map", "number", *fixed]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and services.rules_are_editable(obj)
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(services.APPROVE_PERMISSION)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Submit for approval", permissions=["change"])
+    def submit(self, request, queryset) -> None:
+        self._each(request, queryset, services.field_map_version_submit, "submitted")
+
+    @admin.action(description="Approve (makes it the active version)", permissions=["approve"])
+    def approve(self, request, queryset) -> None:
+        self._each(request, queryset, services.field_map_version_approve, "approved and active")
+
+    def _each(self, request, queryset, step, done: str) -> None:
+        for version in queryset:
+            try:
+                step(version=version, user=request.user)
+            except services.ChangeControlError as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+            else:
+                self.message_user(request, f"{version} {done}.")
 
 
 @admin.register(FieldRule)
@@ -80,3 +145,16 @@ class FieldRuleAdmin(SimpleHistoryAdmin):
     list_display = ["version", *RULE_COLUMNS]
     list_filter = ["version__field_map", "conflict_rule", "direction", "required"]
     search_fields = ["source_path", "target_path"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        version = obj.version if obj else None
+        return super().has_change_permission(request, obj) and services.rules_are_editable(version)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        version = obj.version if obj else None
+        return super().has_delete_permission(request, obj) and services.rules_are_editable(version)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "version":
+            kwargs["queryset"] = FieldMapVersion.objects.filter(status=FieldMapVersion.Status.DRAFT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
