@@ -28,6 +28,8 @@ class RecordFailure(Exception):
     field_errors: dict[str, list[str]] = field(default_factory=dict)
     target_response: Any = None
     existing_target_id: str = ""
+    # Every record would fail the same way (credentials refused, target down): stop the run.
+    stops_run: bool = False
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason}"

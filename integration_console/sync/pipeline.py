@@ -18,6 +18,7 @@ from django.db import transaction
 from connectors.base import Connector, Record
 from connectors.errors import (
     AlreadyExistsError,
+    AuthenticationError,
     ConnectorError,
     NotFoundError,
     TransientError,
@@ -34,11 +35,23 @@ from .signals import record_failed, record_synced
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
+# After this many records in a row whose retries ran out, the target is taken to be down.
+UNREACHABLE_RECORDS_BEFORE_STOP = 3
 
 
 class RunAborted(Exception):
-    """The run cannot go on: a bug (the record that hit it is already recorded as an
-    internal_error), or nothing to transform with."""
+    """The run cannot go on: a bug or a target that cannot take records (the record that hit
+    it is already recorded), or nothing to transform with."""
+
+    def __init__(self, message: str, *, record_failed: bool = False) -> None:
+        super().__init__(message)
+        # True when a record met the cause and is already recorded as a failure.
+        self.record_failed = record_failed
+
+
+class TargetUnavailable(RunAborted):
+    """The target refuses our credentials, or has stopped answering: every further record would
+    fail the same way, so the run stops instead of filling the queue with them."""
 
 
 class NoActiveVersion(RunAborted):
@@ -75,6 +88,7 @@ class FlowContext:
     source: Connector
     target: Connector
     sleep: Callable[[float], None] = time.sleep
+    unreachable_in_a_row: int = 0
 
     @property
     def flow(self) -> Flow:
@@ -141,12 +155,14 @@ def process_record(
         outcome = _identify_and_load(ctx, state, payload)
     except RecordFailure as failure:
         _record_failure(ctx.scope, state, failure, source_record=snapshot)
+        if failure.stops_run:
+            raise TargetUnavailable(failure.reason, record_failed=True) from None
         return Outcome.FAILED
     except Exception as exc:
         logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
         _record_failure(ctx.scope, state, failure, source_record=snapshot)
-        raise RunAborted(f"Record {source_id}: {failure.reason}") from exc
+        raise RunAborted(f"Record {source_id}: {failure.reason}", record_failed=True) from exc
     return outcome
 
 
@@ -226,13 +242,17 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
     max_attempts = max(1, ctx.flow.max_attempts)
     while True:
         try:
-            return call()
+            answer = call()
+            ctx.unreachable_in_a_row = 0
+            return answer
         except TransientError as exc:
             if state.attempt >= max_attempts:
+                ctx.unreachable_in_a_row += 1
                 raise RecordFailure(
                     FailureKind.RETRIES_EXHAUSTED,
                     f"Gave up after {state.attempt} attempts: {exc.message}",
                     target_response=exc.response_body,
+                    stops_run=ctx.unreachable_in_a_row >= UNREACHABLE_RECORDS_BEFORE_STOP,
                 ) from exc
             _write_audit(
                 ctx.scope,
@@ -255,6 +275,14 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                 field_errors=exc.field_errors,
                 target_response=exc.response_body,
                 existing_target_id=exc.existing_id or "",
+            ) from exc
+        except AuthenticationError as exc:
+            raise RecordFailure(
+                FailureKind.TARGET_REJECTED,
+                f"{ctx.flow.target_system} refused our credentials ({exc.message}) Check the "
+                f"token in {ctx.flow.target_system.auth_env_var or 'its auth variable'}.",
+                target_response=exc.response_body,
+                stops_run=True,
             ) from exc
         except NotFoundError as exc:
             raise RecordFailure(

@@ -93,7 +93,12 @@ def sync_run_execute(*, run_id: int) -> SyncRun:
                 if index % flow.page_size == 0:
                     run.heartbeat_at = timezone.now()
                     run.save(update_fields=[*COUNTERS, "heartbeat_at"])
-    except (RunAborted, ConnectorError) as exc:
+    except RunAborted as exc:
+        if exc.record_failed:
+            _count(run, "failed_count")
+        _finish(run, SyncRun.Status.FAILED, error=str(exc))
+        return run
+    except ConnectorError as exc:
         _finish(run, SyncRun.Status.FAILED, error=str(exc))
         return run
     except Exception as exc:

@@ -66,3 +66,17 @@ def test_without_the_token_the_run_fails_with_the_reason_and_drops_nothing(
     # Nothing was read, so nothing is lost: the next run with the token reads everything.
     assert run.read_count == 0
     assert guarded_flow.cursor == ""
+
+
+def test_a_target_refusing_our_token_stops_the_run_after_one_record(
+    guarded_flow, monkeypatch, in_process_jobs, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("CRM_API_TOKEN", TOKEN)
+    monkeypatch.setenv("ERP_API_TOKEN", "expired-token")
+    run = run_flow(guarded_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "Simulated ERP refused our credentials" in run.error
+    assert "ERP_API_TOKEN" in run.error
+    assert "expired-token" not in run.error
+    assert ReviewItem.objects.count() == 1

@@ -177,3 +177,18 @@ def test_an_unreachable_source_fails_the_run_with_the_reason(
     assert run.status == SyncRun.Status.FAILED
     assert "ConnectError" in run.error
     assert run.read_count == 0
+
+
+def test_a_target_that_stopped_answering_stops_the_run_instead_of_queueing_everything(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    httpx.post(
+        f"{simulator.base_url}/_control/faults",
+        json={"system": "erp", "status": 503, "count": 1000, "retry_after": 0},
+    )
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "Gave up after 3 attempts" in run.error
+    assert (run.read_count, run.failed_count) == (3, 3)
+    assert list(ReviewItem.objects.values_list("kind", flat=True)) == ["retries_exhausted"] * 3
