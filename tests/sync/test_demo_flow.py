@@ -17,6 +17,14 @@ SEEDED_PROBLEMS = {
 }
 
 
+def erp_unavailable(simulator, *, requests: int) -> None:
+    """The ERP answers the next ``requests`` requests with 503 (Retry-After: 0)."""
+    httpx.post(
+        f"{simulator.base_url}/_control/faults",
+        json={"system": "erp", "status": 503, "count": requests, "retry_after": 0},
+    ).raise_for_status()
+
+
 def queue_contents():
     return {
         (item.source_id, item.kind, tuple(sorted(item.field_errors)))
@@ -112,10 +120,7 @@ def test_a_changed_source_record_updates_its_linked_target(
 def test_transient_target_errors_are_retried_and_each_attempt_audited(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
-    httpx.post(
-        f"{simulator.base_url}/_control/faults",
-        json={"system": "erp", "status": 503, "count": 2, "retry_after": 0},
-    )
+    erp_unavailable(simulator, requests=2)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
     assert (run.created_count, run.failed_count) == (36, 4)
@@ -132,10 +137,7 @@ def test_transient_target_errors_are_retried_and_each_attempt_audited(
 def test_a_record_whose_retries_run_out_is_dead_lettered(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
-    httpx.post(
-        f"{simulator.base_url}/_control/faults",
-        json={"system": "erp", "status": 503, "count": 3, "retry_after": 0},
-    )
+    erp_unavailable(simulator, requests=3)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
     first = AuditEntry.objects.filter(run=run).order_by("id").first()
@@ -182,10 +184,7 @@ def test_an_unreachable_source_fails_the_run_with_the_reason(
 def test_a_target_that_stopped_answering_stops_the_run_instead_of_queueing_everything(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
-    httpx.post(
-        f"{simulator.base_url}/_control/faults",
-        json={"system": "erp", "status": 503, "count": 1000, "retry_after": 0},
-    )
+    erp_unavailable(simulator, requests=1000)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
     assert run.status == SyncRun.Status.FAILED
