@@ -1,6 +1,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from integration_console.sync.admin import ReadOnlyAdminMixin
+
 from .models import ReviewItem, ReviewItemEvent
 
 
@@ -16,9 +18,11 @@ class ReviewItemEventInline(admin.TabularInline):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(SimpleHistoryAdmin):
+class ReviewItemAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """Read only: items change through the queue's actions, which keep their timeline and the
+    audit trail; an edit here would do neither."""
+
     list_display = ["source_id", "flow", "kind", "status", "occurrences", "assignee", "last_seen"]
     list_filter = ["status", "kind", "flow"]
     search_fields = ["source_id", "reason"]
-    readonly_fields = ["fingerprint", "first_seen", "last_seen", "occurrences"]
     inlines = [ReviewItemEventInline]

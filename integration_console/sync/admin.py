@@ -21,8 +21,8 @@ class FlowAdmin(SimpleHistoryAdmin):
     search_fields = ["name"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the engine: visible to those allowed, editable by nobody."""
+class ReadOnlyAdminMixin:
+    """Rows written only by services: visible to those allowed, editable by nobody here."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -35,7 +35,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "flow",
@@ -54,7 +54,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "flow",

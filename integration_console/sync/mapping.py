@@ -8,8 +8,6 @@ from integration_console.catalog.transforms import TransformError, apply_chain
 
 from .failures import FailureKind, RecordFailure, describe_field_errors
 
-_MISSING = object()
-
 
 def get_path(record: dict[str, Any], dotted: str) -> Any:
     value: Any = record
