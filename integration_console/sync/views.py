@@ -1,12 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .dispatch import jobs_run_in_process
-from .models import Flow, SyncRun
+from .models import AuditEntry, Flow, SyncRun
+
+AUDIT_PAGE_SIZE = 100
 
 
 @login_required
@@ -25,10 +28,19 @@ def overview(request: HttpRequest) -> HttpResponse:
 @permission_required("sync.view_syncrun", raise_exception=True)
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.select_related("flow", "field_map_version"), pk=pk)
-    entries = run.audit_entries.select_related("payload_version")[:500]
-    return render(
-        request, "sync/run_detail.html", {"run": run, "run_list": [run], "entries": entries}
-    )
+    entries = run.audit_entries.select_related("payload_version")
+    outcome = request.GET.get("outcome", "")
+    if outcome in AuditEntry.Outcome.values:
+        entries = entries.filter(outcome=outcome)
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "run": run,
+        "run_list": [run],
+        "page": page,
+        "outcome": outcome,
+        "outcomes": AuditEntry.Outcome.choices,
+    }
+    return render(request, "sync/run_detail.html", context)
 
 
 @require_POST

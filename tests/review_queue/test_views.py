@@ -132,3 +132,16 @@ def test_run_now_queues_a_run_and_shows_it(
     run.refresh_from_db()
     assert run.triggered_by == "user:olivia"
     assert (run.status, run.skipped_count, run.failed_count) == ("succeeded", 36, 4)
+
+
+def test_a_runs_audit_entries_can_be_narrowed_to_its_failures(operator_client, demo_flow):
+    run = demo_flow.runs.first()
+    response = operator_client.get(reverse("sync:run_detail", args=[run.pk]), {"outcome": "failed"})
+    assert sorted(e.source_id for e in response.context["page"]) == [
+        "C-0007",
+        "C-0013",
+        "C-0021",
+        "C-0029",
+    ]
+    everything = operator_client.get(reverse("sync:run_detail", args=[run.pk]))
+    assert everything.context["page"].paginator.count == 40
