@@ -1,5 +1,7 @@
 """Flows, their runs, the identity map and the audit trail."""
 
+from croniter import croniter
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -29,6 +31,14 @@ class Flow(models.Model):
     mode = models.CharField(max_length=20, choices=Mode, default=Mode.FULL)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.LIVE)
     cursor = models.CharField(max_length=100, blank=True, help_text="Last seen updated_at.")
+    schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Cron expression in UTC, e.g. '*/15 * * * *'. Empty: the flow runs only when "
+        "someone starts it. Schedules need the cron process (manage.py rqcron "
+        "integration_console.sync.cron).",
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     page_size = models.PositiveIntegerField(default=50)
     max_attempts = models.PositiveIntegerField(
         default=3, help_text="Attempts per record on transient errors before it is dead-lettered."
@@ -41,6 +51,10 @@ class Flow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.schedule and not croniter.is_valid(self.schedule):
+            raise ValidationError({"schedule": "Not a cron expression, e.g. '*/15 * * * *'."})
 
 
 class SyncRun(models.Model):

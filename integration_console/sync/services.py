@@ -5,9 +5,10 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import croniter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -54,6 +55,32 @@ def sync_run_start(*, flow: Flow, triggered_by: str) -> SyncRun:
     )
     enqueue_job(jobs.execute_sync_run, run.pk)
     return run
+
+
+def flows_start_due(*, now: datetime | None = None) -> list[SyncRun]:
+    """Start a run of every enabled, scheduled flow whose tick has come; called every minute by
+    RQ's cron (integration_console/sync/cron.py).
+
+    Each tick is claimed with a compare-and-set on ``next_run_at``, so however many cron
+    processes call this, a flow starts once per tick. A tick that finds the flow's last run
+    still queued or running is passed over rather than queued behind it."""
+    now = now or timezone.now()
+    started = []
+    for flow in Flow.objects.filter(enabled=True).exclude(schedule="").select_related("field_map"):
+        following = croniter(flow.schedule, now).get_next(datetime)
+        same_tick = Flow.objects.filter(pk=flow.pk, next_run_at=flow.next_run_at)
+        if flow.next_run_at is None or flow.next_run_at > now:
+            if flow.next_run_at is None:
+                same_tick.update(next_run_at=following)
+            continue
+        if not same_tick.update(next_run_at=following):
+            continue
+        busy = flow.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING])
+        if busy.exists():
+            logger.info("Skipping a tick of %s: its last run has not finished.", flow)
+            continue
+        started.append(sync_run_start(flow=flow, triggered_by="schedule"))
+    return started
 
 
 def sync_run_execute(*, run_id: int) -> SyncRun:
