@@ -6,7 +6,9 @@ from .models import ReviewItem
 
 
 def review_item_list() -> QuerySet[ReviewItem]:
-    return ReviewItem.objects.select_related("flow", "assignee")
+    return ReviewItem.objects.select_related(
+        "flow__data_class", "flow__source_system", "flow__target_system", "assignee"
+    )
 
 
 def review_item_audit_entries(item: ReviewItem) -> QuerySet[AuditEntry]:

@@ -103,7 +103,7 @@ def test_the_queue_list_costs_the_same_few_queries_however_many_items(
 def test_the_item_page_costs_a_fixed_number_of_queries(
     operator_client, queued, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(8):
         operator_client.get(reverse("review_queue:item_detail", args=[queued["C-0013"].pk]))
 
 
