@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integration_console.sync.dispatch import enqueue_job
@@ -75,7 +75,23 @@ def review_item_record_failure(
         item.source_snapshot = source_record
     if payload is not None:
         item.payload = payload
-    item.save()
+    if item.pk is None:
+        try:
+            with transaction.atomic():
+                item.save()
+        except IntegrityError:
+            # Another attempt on this record opened its item between our look and our write
+            # (a run and a retry at once): count this failure on that item instead.
+            return review_item_record_failure(
+                flow=flow,
+                source_id=source_id,
+                failure=failure,
+                source_record=source_record,
+                payload=payload,
+                actor=actor,
+            )
+    else:
+        item.save()
     ReviewItemEvent.objects.create(
         item=item, action=action, actor=actor, note=failure.reason, details=details
     )

@@ -242,3 +242,33 @@ def test_a_retry_that_never_answers_frees_the_item_after_a_while(queued, setting
     services.review_item_dismiss(item=item, user=demo_user("olivia"), reason="lost job")
     item.refresh_from_db()
     assert item.status == ReviewItem.Status.DISMISSED
+
+
+def test_a_failure_racing_another_for_a_new_record_joins_the_item_the_other_opened(
+    queued, demo_flow, monkeypatch
+):
+    from integration_console.sync.failures import RecordFailure
+
+    existing = queued["C-0021"]
+    real_look = services._active_item
+    looks = []
+
+    def first_look_misses(flow, source_id):
+        # The first look misses the item the other attempt has just opened.
+        looks.append(source_id)
+        return None if len(looks) == 1 else real_look(flow, source_id)
+
+    monkeypatch.setattr(services, "_active_item", first_look_misses)
+
+    item = services.review_item_record_failure(
+        flow=demo_flow,
+        source_id="C-0021",
+        failure=RecordFailure("target_rejected", "again"),
+        source_record={"id": "C-0021"},
+        payload=None,
+        actor="job:run-2",
+    )
+    assert len(looks) == 2
+    assert item.pk == existing.pk
+    assert item.occurrences == 2
+    assert ReviewItem.objects.filter(source_id="C-0021").count() == 1
