@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integration_console.sync import jobs
 from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import RecordFailure
 from integration_console.sync.models import AuditEntry, Flow
@@ -24,6 +25,11 @@ class ActionNotAllowed(Exception):
 
 def actor_for(user: AbstractBaseUser) -> str:
     return f"user:{user.get_username()}"
+
+
+def _require_actionable(item: ReviewItem, verb: str) -> None:
+    if not item.is_actionable:
+        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be {verb}.")
 
 
 def _active_item(flow: Flow, source_id: str) -> ReviewItem | None:
@@ -137,8 +143,7 @@ def review_item_retry(
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
         return item
-    if not item.is_actionable:
-        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be retried.")
+    _require_actionable(item, "retried")
     actor = actor_for(user)
     item.status = ReviewItem.Status.RETRYING
     item.retry_requested_at = timezone.now()
@@ -154,8 +159,6 @@ def review_item_retry(
             actor=actor,
             details={"changes": _changes(item.payload or {}, payload)},
         )
-    from integration_console.sync import jobs
-
     enqueue_job(jobs.retry_record, item.flow_id, item.source_id, actor, payload)
     return item
 
@@ -167,8 +170,7 @@ def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     if item.status == ReviewItem.Status.DISMISSED:
         return item
-    if not item.is_actionable:
-        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be dismissed.")
+    _require_actionable(item, "dismissed")
     actor = actor_for(user)
     item.status = ReviewItem.Status.DISMISSED
     item.resolution = reason
@@ -194,8 +196,7 @@ def review_item_link(*, item: ReviewItem, user: AbstractBaseUser, target_id: str
     """Link the item's record to an existing target record (the target says it has it, or a
     person knows it does); the item is resolved by that link. Runs now, not as a job: it is
     one look-up in the target, and the operator waits for its answer."""
-    if not item.is_actionable:
-        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be linked.")
+    _require_actionable(item, "linked")
     try:
         record_link_to_target(
             flow=item.flow, source_id=item.source_id, target_id=target_id, actor=actor_for(user)
@@ -213,8 +214,7 @@ def review_item_take(*, item: ReviewItem, user: AbstractBaseUser) -> ReviewItem:
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     if item.status == ReviewItem.Status.IN_PROGRESS and item.assignee_id == user.pk:
         return item
-    if not item.is_actionable:
-        raise ActionNotAllowed(f"A {item.get_status_display().lower()} item cannot be taken.")
+    _require_actionable(item, "taken")
     previous = item.assignee
     item.status = ReviewItem.Status.IN_PROGRESS
     item.assignee = user
