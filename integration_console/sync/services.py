@@ -69,11 +69,10 @@ def flows_start_due(*, now: datetime | None = None) -> list[SyncRun]:
     for flow in Flow.objects.filter(enabled=True).exclude(schedule="").select_related("field_map"):
         following = croniter(flow.schedule, now).get_next(datetime)
         same_tick = Flow.objects.filter(pk=flow.pk, next_run_at=flow.next_run_at)
-        if flow.next_run_at is None or flow.next_run_at > now:
-            if flow.next_run_at is None:
-                same_tick.update(next_run_at=following)
+        if flow.next_run_at is None:  # a new schedule waits for its first tick
+            same_tick.update(next_run_at=following)
             continue
-        if not same_tick.update(next_run_at=following):
+        if flow.next_run_at > now or not same_tick.update(next_run_at=following):
             continue
         busy = flow.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING])
         if busy.exists():
