@@ -2,7 +2,15 @@ from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import DataClass, FieldMap, FieldMapVersion, FieldRule, OwnershipRule, System
+from .models import (
+    DataClass,
+    FieldMap,
+    FieldMapVersion,
+    FieldRule,
+    OwnershipRule,
+    System,
+    ValueAlias,
+)
 
 
 @admin.register(System)
@@ -77,7 +85,6 @@ RULE_COLUMNS = [
     "transform",
     "required",
     "conflict_rule",
-    "direction",
 ]
 
 
@@ -143,7 +150,7 @@ class FieldMapVersionAdmin(SimpleHistoryAdmin):
 @admin.register(FieldRule)
 class FieldRuleAdmin(SimpleHistoryAdmin):
     list_display = ["version", *RULE_COLUMNS]
-    list_filter = ["version__field_map", "conflict_rule", "direction", "required"]
+    list_filter = ["version__field_map", "conflict_rule", "required"]
     search_fields = ["source_path", "target_path"]
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -158,3 +165,12 @@ class FieldRuleAdmin(SimpleHistoryAdmin):
         if db_field.name == "version":
             kwargs["queryset"] = FieldMapVersion.objects.filter(status=FieldMapVersion.Status.DRAFT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(ValueAlias)
+class ValueAliasAdmin(SimpleHistoryAdmin):
+    """The alias tables transforms read instead of guessing ("country": "UK" -> "GB")."""
+
+    list_display = ["table", "alias", "value", "note"]
+    list_filter = ["table"]
+    search_fields = ["alias", "value", "note"]

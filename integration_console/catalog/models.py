@@ -1,11 +1,37 @@
-"""Systems of record, data classes, ownership rules and versioned field maps."""
+"""Systems of record, data classes, ownership rules, versioned field maps, and the alias
+tables that transforms read."""
+
+import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
+from .schema import schema_errors
+from .transforms import alias_shadow_error, alias_value_error, normalise_alias, unknown_transforms
+
+
+def auth_env_var_error(name: str) -> str | None:
+    """Why ``name`` may not be a system's token variable, or None. Only names matching the
+    CONNECTOR_SECRET_ENV_PATTERN setting are allowed: otherwise a system's settings could send
+    any secret of this server (SECRET_KEY, DATABASE_URL) to that system as its token."""
+    if not name:
+        return None
+    pattern = settings.CONNECTOR_SECRET_ENV_PATTERN
+    try:
+        allowed = re.fullmatch(pattern, name)
+    except re.error as exc:
+        raise ImproperlyConfigured(
+            f"CONNECTOR_SECRET_ENV_PATTERN {pattern!r} is not a regular expression: {exc}."
+        ) from None
+    if allowed:
+        return None
+    return (
+        f"{name!r} cannot be a token variable: its name must match {pattern} "
+        "(the CONNECTOR_SECRET_ENV_PATTERN setting), so that no other secret of this server "
+        "can be sent to a system."
+    )
 
 
 class System(models.Model):
@@ -38,6 +64,11 @@ class System(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        error = auth_env_var_error(self.auth_env_var)
+        if error:
+            raise ValidationError({"auth_env_var": error})
+
 
 class DataClass(models.Model):
     """A kind of business record and its canonical schema.
@@ -63,8 +94,6 @@ class DataClass(models.Model):
         return list(self.schema.get("fields", []))
 
     def clean(self) -> None:
-        from .schema import schema_errors
-
         errors = schema_errors(self.schema)
         if errors:
             raise ValidationError({"schema": errors})
@@ -164,10 +193,6 @@ class FieldRule(models.Model):
         NEWEST_WINS = "newest_wins", "Newest wins"
         ASK = "ask", "Ask a person"
 
-    class Direction(models.TextChoices):
-        SOURCE_TO_TARGET = "source_to_target", "Source → target"
-        BOTH = "both", "Both ways"
-
     version = models.ForeignKey(FieldMapVersion, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField(default=0)
     source_path = models.CharField(max_length=200, help_text="Dotted path in the source record.")
@@ -180,9 +205,6 @@ class FieldRule(models.Model):
     required = models.BooleanField(default=False)
     conflict_rule = models.CharField(
         max_length=20, choices=ConflictRule, default=ConflictRule.SOURCE_WINS
-    )
-    direction = models.CharField(
-        max_length=20, choices=Direction, default=Direction.SOURCE_TO_TARGET
     )
     history = HistoricalRecords()
 
@@ -197,8 +219,51 @@ class FieldRule(models.Model):
         return f"{self.source_path} → {self.target_path}{chain}"
 
     def clean(self) -> None:
-        from .transforms import unknown_transforms
-
         unknown = unknown_transforms(self.transform)
         if unknown:
             raise ValidationError({"transform": f"Unknown transform: {', '.join(unknown)}."})
+
+
+class ValueAlias(models.Model):
+    """One entry of a people-edited alias table: in ``table``, the text ``alias`` means
+    ``value`` ("country": "uk" -> "GB"). Transforms read these (``country_iso`` the "country"
+    table, ``lookup:<table>`` any table) instead of guessing.
+
+    ``alias`` is stored normalised (case folded, whitespace collapsed), the form transforms
+    compare in, so "UK" and " uk " are one alias."""
+
+    table = models.SlugField(max_length=50, help_text='Which table, e.g. "country".')
+    alias = models.CharField(
+        max_length=200, help_text="The text as systems send it; case and spacing do not matter."
+    )
+    value = models.CharField(max_length=200, help_text='What it means, e.g. "GB" for a country.')
+    note = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["table", "alias"]
+        constraints = [
+            models.UniqueConstraint(fields=["table", "alias"], name="one_value_per_alias"),
+        ]
+        verbose_name_plural = "value aliases"
+
+    def __str__(self) -> str:
+        return f"{self.table}: {self.alias} → {self.value}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.alias = normalise_alias(self.alias)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Normalised here too, not only in save(): the unique check that follows clean() in
+        # full_clean() must compare the stored form.
+        self.alias = normalise_alias(self.alias)
+        errors = {}
+        if not self.alias:
+            errors["alias"] = "An alias needs some text."
+        elif shadowed := alias_shadow_error(table=self.table, alias=self.alias):
+            errors["alias"] = shadowed
+        if value_error := alias_value_error(table=self.table, value=self.value):
+            errors["value"] = value_error
+        if errors:
+            raise ValidationError(errors)

@@ -3,8 +3,7 @@
 import re
 from typing import Any
 
-from .models import FIELD_TYPES
-
+FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -31,6 +30,8 @@ def schema_errors(schema: Any) -> list[str]:
         seen.add(name)
         if field.get("type", "string") not in FIELD_TYPES:
             errors.append(f"Field {name!r} has an unknown type {field.get('type')!r}.")
+        if not isinstance(field.get("sensitive", False), bool):
+            errors.append(f'Field {name!r}: "sensitive" must be true or false.')
         if field.get("pattern"):
             try:
                 re.compile(field["pattern"])
@@ -59,14 +60,16 @@ def payload_errors(fields: list[dict], payload: dict[str, Any]) -> dict[str, lis
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             errors.setdefault(name, []).append(f"Expected a {field.get('type', 'string')}.")
             continue
+        # A sensitive value is never repeated in an error: errors reach items and the audit.
+        shown = "The value" if field.get("sensitive") is True else repr(value)
         allowed = field.get("allowed_values")
         if allowed and value not in allowed:
             errors.setdefault(name, []).append(
-                f"{value!r} is not one of the allowed values: {', '.join(map(str, allowed))}."
+                f"{shown} is not one of the allowed values: {', '.join(map(str, allowed))}."
             )
         pattern = field.get("pattern")
         if pattern and isinstance(value, str) and not re.fullmatch(pattern, value):
-            errors.setdefault(name, []).append(f"{value!r} does not match the expected format.")
+            errors.setdefault(name, []).append(f"{shown} does not match the expected format.")
     for name in payload.keys() - known:
         errors.setdefault(name, []).append("Not a field of this data class.")
     return errors

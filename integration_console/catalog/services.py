@@ -1,12 +1,16 @@
 """Change control of field maps: a version is drafted, submitted, approved by someone else, and
-only then used; approving it retires the version it replaces."""
+only then used; approving it retires the version it replaces. A version that does not fit its
+data class is refused at both steps, and a map that does not fit a flow is said so."""
+
+import re
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import FieldMap, FieldMapVersion
+from .models import DataClass, FieldMap, FieldMapVersion, FieldRule, System, ValueAlias
+from .transforms import lookup_tables, unknown_transforms
 
 APPROVE_PERMISSION = "catalog.approve_fieldmapversion"
 
@@ -42,7 +46,8 @@ def field_map_version_draft(
 def field_map_version_submit(
     *, version: FieldMapVersion, user: AbstractBaseUser
 ) -> FieldMapVersion:
-    """Submit a draft for approval. Submitting a submitted version does nothing."""
+    """Submit a draft for approval. Submitting a submitted version does nothing. A version
+    that field_map_version_errors() finds fault with is refused, naming each problem."""
     version = FieldMapVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == FieldMapVersion.Status.SUBMITTED:
         return version
@@ -52,6 +57,7 @@ def field_map_version_submit(
         )
     if not version.rules.exists():
         raise ChangeControlError(f"{version} has no field rules to submit.")
+    _refuse_broken(version, step="submitted")
     version.status = FieldMapVersion.Status.SUBMITTED
     version.save()
     return version
@@ -62,7 +68,8 @@ def field_map_version_approve(
     *, version: FieldMapVersion, user: AbstractBaseUser
 ) -> FieldMapVersion:
     """Approve a submitted version: it becomes the map's active version and the one it replaces
-    is retired, in one transaction. Its author cannot approve it. Idempotent."""
+    is retired, in one transaction. Its author cannot approve it, and a version that
+    field_map_version_errors() finds fault with is refused. Idempotent."""
     version = FieldMapVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == FieldMapVersion.Status.ACTIVE:
         return version
@@ -72,6 +79,7 @@ def field_map_version_approve(
         raise ChangeControlError(f"{version} must be submitted before it can be approved.")
     if version.author_id == user.pk:
         raise ChangeControlError(f"You wrote {version}; someone else must approve it.")
+    _refuse_broken(version, step="approved")
     # Saved one by one, not with update(): history records only what save() writes.
     for active in version.field_map.versions.filter(status=FieldMapVersion.Status.ACTIVE):
         active.status = FieldMapVersion.Status.RETIRED
@@ -86,3 +94,95 @@ def field_map_version_approve(
 def rules_are_editable(version: FieldMapVersion | None) -> bool:
     """Only a draft's rules change: what ran, or may run, stays as it was approved."""
     return version is None or version.status == FieldMapVersion.Status.DRAFT
+
+
+def field_map_version_errors(*, version: FieldMapVersion) -> list[str]:
+    """Why ``version`` would fail records whatever they hold, as sentences naming the rule and
+    the field; empty when it fits its data class. Reads, never writes."""
+    return field_rules_errors(
+        rules=list(version.rules.all()), data_class=version.field_map.data_class
+    )
+
+
+def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list[str]:
+    """field_map_version_errors() for rules that need not be saved: every target is a field of
+    ``data_class`` and is filled once, every source path is a dotted path, every transform is
+    known and every lookup table has entries, and every required field of ``data_class`` is
+    filled by some rule. Source paths are not checked against the source: its fields are not
+    described anywhere."""
+    fields = {field.get("name") for field in data_class.fields}
+    errors = []
+    filled_by: dict[str, int] = {}
+    wanted = {table for rule in rules for table in lookup_tables(rule.transform)}
+    tables = set(ValueAlias.objects.filter(table__in=wanted).values_list("table", flat=True))
+    for number, rule in enumerate(rules, start=1):
+        where = f"Rule {number} ({rule.source_path} -> {rule.target_path})"
+        if not rule.source_path.strip():
+            errors.append(f"{where}: the source path is empty.")
+        elif not _DOTTED_PATH.fullmatch(rule.source_path):
+            errors.append(
+                f"{where}: the source path {rule.source_path!r} is not a dotted path "
+                "such as 'address.city'."
+            )
+        if rule.target_path not in fields:
+            errors.append(
+                f"{where}: the {data_class.label} data class has no field {rule.target_path!r}."
+            )
+        elif rule.target_path in filled_by:
+            errors.append(
+                f"{where}: rule {filled_by[rule.target_path]} already fills {rule.target_path!r}."
+            )
+        else:
+            filled_by[rule.target_path] = number
+        for name in unknown_transforms(rule.transform):
+            errors.append(f"{where}: there is no transform {name!r}.")
+        for table in lookup_tables(rule.transform):
+            if table not in tables:
+                errors.append(f"{where}: the lookup table {table!r} has no entries.")
+    for field in data_class.fields:
+        if field.get("required") and field.get("name") not in filled_by:
+            errors.append(
+                f"No rule fills {field.get('name')!r}, which the {data_class.label} data class "
+                "requires."
+            )
+    return errors
+
+
+def field_map_fit_errors(
+    *,
+    field_map: FieldMap,
+    data_class: DataClass | None,
+    source_system: System | None,
+    target_system: System | None,
+) -> list[str]:
+    """Why ``field_map`` does not fit a flow of ``data_class`` from ``source_system`` to
+    ``target_system``, as sentences; empty when it fits. Arguments that are None (not chosen
+    yet) are not compared. Reads, never writes."""
+    errors = []
+    if data_class is not None and field_map.data_class_id != data_class.pk:
+        errors.append(
+            f"The field map {field_map} is for {field_map.data_class.label} records, "
+            f"not {data_class.label}."
+        )
+    if source_system is not None and field_map.source_system_id != source_system.pk:
+        errors.append(
+            f"The field map {field_map} reads records of {field_map.source_system}, "
+            f"not of {source_system}."
+        )
+    if target_system is not None and field_map.target_system_id != target_system.pk:
+        errors.append(
+            f"The field map {field_map} writes to {field_map.target_system}, "
+            f"not to {target_system}."
+        )
+    return errors
+
+
+# Non-empty names joined by dots; a name may hold spaces ("First Name") but not start or end
+# with them, which is almost always a typing slip.
+_DOTTED_PATH = re.compile(r"[^.\s](?:[^.]*[^.\s])?(?:\.[^.\s](?:[^.]*[^.\s])?)*")
+
+
+def _refuse_broken(version: FieldMapVersion, *, step: str) -> None:
+    errors = field_map_version_errors(version=version)
+    if errors:
+        raise ChangeControlError(f"{version} cannot be {step}: {' '.join(errors)}")

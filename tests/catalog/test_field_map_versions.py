@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from integration_console.catalog.models import FieldMapVersion, FieldRule
 from tests.factories import demo_user
@@ -29,3 +30,12 @@ def test_a_rule_naming_an_unknown_transform_is_refused(demo_flow):
     rule = FieldRule(version=version, source_path="x", target_path="y", transform="trim|shout")
     with pytest.raises(ValidationError, match="Unknown transform: shout"):
         rule.full_clean()
+
+
+def test_rules_offer_no_sync_direction_the_engine_would_not_honour(admin_client):
+    # A setting the engine does not honour is not offered.
+    response = admin_client.get(reverse("admin:catalog_fieldrule_add"))
+    assert response.status_code == 200
+    assert "conflict_rule" in response.content.decode()
+    assert "direction" not in response.content.decode().lower()
+    assert "direction" not in {field.name for field in FieldRule._meta.get_fields()}

@@ -1,6 +1,11 @@
+import subprocess
+import sys
+from pathlib import Path
+
 from integration_console.catalog.schema import payload_errors, schema_errors
 from integration_console.demo import CUSTOMER_SCHEMA
 
+BASE_DIR = Path(__file__).resolve().parents[2]
 FIELDS = CUSTOMER_SCHEMA["fields"]
 VALID = {
     "given_name": "Anna",
@@ -66,3 +71,13 @@ def test_schema_mistakes_are_explained():
         "Field 3 needs a name.",
         "Field 'b' has an invalid pattern: missing ), unterminated subpattern at position 0.",
     ]
+
+
+def test_the_schema_checks_load_without_the_models():
+    # The models import the schema checks, never the other way round: no import circle.
+    script = (
+        "import sys, integration_console.catalog.schema as schema; "
+        "assert 'integration_console.catalog.models' not in sys.modules; "
+        "assert 'date' in schema.FIELD_TYPES"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=BASE_DIR)
