@@ -21,7 +21,7 @@ def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="ic-bench-") as scratch:
         configure_django(Path(scratch))
-        from connectors.simulator.testing import start_simulator
+        from connectors.simulator.runner import start_simulator
         from integration_console.demo import seed_demo_world
 
         with start_simulator(contacts=args.contacts) as sim:

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 if TYPE_CHECKING:
-    from connectors.simulator.testing import RunningSimulator
+    from connectors.simulator.runner import RunningSimulator
     from integration_console.sync.models import Flow
 
 PAGE_SIZE = 50
@@ -57,7 +57,7 @@ def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="ic-bench-") as scratch:
         configure_django(Path(scratch))
-        from connectors.simulator.testing import start_simulator
+        from connectors.simulator.runner import start_simulator
         from integration_console.demo import seed_demo_world
 
         print_context()
@@ -187,7 +187,7 @@ def console_run(flow: Flow, name: str) -> Phase:
 def peak_memory_at(contacts: int, sim: RunningSimulator) -> int:
     """Peak bytes traced during a first console run over a world of ``contacts``; reuses
     ``sim`` when it has that many, else starts its own."""
-    from connectors.simulator.testing import start_simulator
+    from connectors.simulator.runner import start_simulator
 
     if contacts == simulator_contacts(sim):
         return peak_memory(sim)

@@ -82,7 +82,7 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
         name="Simulated CRM",
         defaults={
             "base_url": f"{base}/crm/api",
-            "auth_env_var": "CRM_API_TOKEN",
+            "auth_env_var": "IC_CRM_API_TOKEN",
             "description": "Contacts, owned by sales. Played by the built-in simulator.",
         },
     )
@@ -90,7 +90,7 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
         name="Simulated ERP",
         defaults={
             "base_url": f"{base}/erp/api",
-            "auth_env_var": "ERP_API_TOKEN",
+            "auth_env_var": "IC_ERP_API_TOKEN",
             "description": "Customers, billed by finance. Played by the built-in simulator.",
         },
     )
@@ -147,7 +147,7 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
 def _demo_user(demo: DemoUser) -> User:
     user, _ = User.objects.get_or_create(username=demo.username)
     user.set_password(demo.password)
-    user.is_staff = demo.role in (roles.BUSINESS_OWNER, roles.ADMIN)
+    user.is_staff = demo.role in roles.STAFF_ROLES
     user.save()
     user.groups.set([Group.objects.get(name=demo.role)])
     return user

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sync/", include("integration_console.sync.urls")),
     path("queue/", include("review_queue.urls")),
-    path("admin/django_rq/", include("django_rq.urls")),
+    # The RQ dashboard comes with the admin, at /admin/django_rq/dashboard/, for admins only
+    # (integration_console/web/admin.py): django-rq's own urls would let any staff user in.
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from integration_console.sync.admin import ReadOnlyAdminMixin
+from integration_console.web.admin import ReadOnlyAdminMixin
 
 from .models import ReviewItem, ReviewItemEvent
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from integration_console.web.admin import ReadOnlyAdminMixin
+
 from .models import AuditEntry, Flow, RecordLink, SyncRun
 
 
@@ -19,19 +21,6 @@ class FlowAdmin(SimpleHistoryAdmin):
     ]
     list_filter = ["stage", "mode", "enabled", "source_system", "target_system"]
     search_fields = ["name"]
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: visible to those allowed, editable by nobody here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SyncRun)

@@ -6,6 +6,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from review_queue.models import ReviewItem
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,14 +94,8 @@ def test_dismissing_in_bulk_needs_a_reason_and_changes_nothing_without_one(opera
     assert status_of("C-0007") == "open"
 
 
-def test_bulk_actions_need_the_permission_to_act(client, queued, django_user_model):
-    from django.contrib.auth.models import Group
-
-    viewer = django_user_model.objects.create_user("viewer", password="x")
-    viewer.user_permissions.add(
-        *Group.objects.get(name="operator").permissions.filter(codename="view_reviewitem")
-    )
-    client.force_login(viewer)
+def test_bulk_actions_need_the_permission_to_act(client, queued):
+    client.force_login(UserFactory(permissions=["review_queue.view_reviewitem"]))
     response = client.post(
         reverse("review_queue:bulk_action"),
         {

@@ -1,17 +1,19 @@
 """Reset and start the demo world: the simulator, a first sync run, and the console."""
 
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.simulator.testing import start_simulator
-from integration_console import roles
+from connectors.simulator.runner import start_simulator
 from integration_console.demo import DEMO_USERS, seed_demo_world
 from integration_console.sync.models import SyncRun
-from integration_console.sync.services import sync_run_start
+from integration_console.sync.services import sync_run_start, sync_run_wait
 
 
 class Command(BaseCommand):
@@ -54,17 +56,16 @@ class Command(BaseCommand):
             if not no_serve or taken == simulator_port:
                 _require_free(host, taken)
         self.stdout.write("==> Starting the simulated CRM and ERP")
-        with start_simulator(port=simulator_port, host=host) as simulator:
+        with _stopped_by_signals(), start_simulator(port=simulator_port, host=host) as simulator:
             self.stdout.write(f"    {simulator.base_url}")
             self.stdout.write("==> Preparing a fresh demo database")
             call_command("migrate", interactive=False, verbosity=0)
             call_command("flush", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
-            roles.sync_roles(Group, Permission)
             flow = seed_demo_world(simulator_url=simulator.base_url)
             self.stdout.write(f"==> Running the flow {flow}")
             run = sync_run_start(flow=flow, triggered_by="demo")
-            self._report(run.pk)
+            self._report(sync_run_wait(run_id=run.pk, timeout=120).pk)
             if no_serve:
                 return
             self._print_logins(host, port)
@@ -91,6 +92,35 @@ class Command(BaseCommand):
         if settings.DEBUG:
             self.stdout.write("    (DEBUG is on: a development run, not for production)")
         self.stdout.write("")
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP (a closed terminal) into SystemExit, and SIGINT into
+    KeyboardInterrupt, so that the `with` blocks unwind and the simulator is stopped: by default
+    SIGTERM ends Python at once and leaves the simulator holding its port. Once one has arrived,
+    later ones are ignored while the demo stops. A signal the demo was started ignoring
+    (nohup, a background job) stays ignored."""
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(0)  # asked to stop, and stopped cleanly
+
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {
+        sig: signal.signal(sig, stop) for sig in signals if signal.getsignal(sig) != signal.SIG_IGN
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _require_free(host: str, port: int) -> None:

@@ -1,10 +1,13 @@
-"""Run the simulator in its own process, for integration tests and demos.
+"""Run the simulator in a process of its own: start it, wait until it listens, stop it.
 
     with start_simulator(token="secret") as sim:
         httpx.get(f"{sim.erp_url}/customers", headers={"Authorization": "Bearer secret"})
 
-The subprocess goes through manage.py, so the management command is exercised too, and it
-inherits this process's environment (DJANGO_SETTINGS_MODULE, DEBUG or SECRET_KEY, ...).
+`manage.py demo` and the tests both run it this way. The subprocess goes through manage.py, so
+the management command is exercised too, and it inherits this process's environment
+(DJANGO_SETTINGS_MODULE, DEBUG or SECRET_KEY, ...). It stays in its owner's process group: a
+Ctrl-C at the terminal, or a supervisor stopping the group, reaches it even if its owner dies
+before it can stop it.
 """
 
 from __future__ import annotations
@@ -91,7 +94,14 @@ def start_simulator(
         command, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=stderr, text=True
     )
     assert process.stdout is not None  # narrows the type: stdout=PIPE was passed
-    line = _first_line(process.stdout, STARTUP_TIMEOUT)
+    try:
+        line = _first_line(process.stdout, STARTUP_TIMEOUT)
+    except BaseException:
+        # Interrupted while waiting (Ctrl-C, or a signal turned into SystemExit): nobody else
+        # holds the process yet, so stop it here rather than leave it on its port.
+        _end(process)
+        stderr.close()
+        raise
     match = _LISTENING.fullmatch(line.strip()) if line else None
     if match:
         return RunningSimulator(process, stderr, match[1])
