@@ -2,36 +2,87 @@ from typing import Any
 
 from django import forms
 
-from integration_console.catalog.schema import payload_errors
+from integration_console.catalog.schema import is_blank, payload_errors
+from integration_console.sync.redaction import MASK, sensitive_fields
 
 from .models import ReviewItem
 
+SENSITIVE_HELP = "Hidden. Enter a new value, or leave empty to send the value the source has now."
+
 
 class PayloadFixForm(forms.Form):
-    """A form built from the target data class's schema, prefilled with the failed payload."""
+    """A form built from the target data class's schema, prefilled with what is known of the
+    failed payload, and the item's field errors next to the fields until it is submitted.
 
-    def __init__(self, *args: Any, schema_fields: list[dict], **kwargs: Any) -> None:
+    A sensitive field (declared in the schema, or found masked in the stored payload) is
+    never prefilled: a mask must not travel back into a retry. Left empty, it is left out of
+    ``payload()`` and named in ``sensitive_left_empty``; the retry then sends the value the
+    source has now."""
+
+    def __init__(
+        self,
+        *args: Any,
+        schema_fields: list[dict],
+        item_errors: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.schema_fields = schema_fields
+        self.item_errors = item_errors or {}
+        stored_masked = {name for name, value in self.initial.items() if value == MASK}
+        self.sensitive = sensitive_fields(schema_fields) | stored_masked
+        # A copy: ``initial`` is often the item's own payload, which must stay as it is.
+        self.initial = {k: v for k, v in self.initial.items() if k not in self.sensitive}
         for spec in schema_fields:
-            self.fields[spec["name"]] = _form_field(spec)
+            if spec["name"] in self.sensitive:
+                field = _form_field({**spec, "required": False})
+                field.help_text = SENSITIVE_HELP
+                field.widget.attrs["autocomplete"] = "off"
+            else:
+                field = _form_field(spec)
+            self.fields[spec["name"]] = field
         style_widgets(self.fields.values())
+
+    @property
+    def rows(self) -> list[tuple[forms.BoundField, list[str]]]:
+        """Each field with the item's errors for it, shown until the form is submitted (then
+        the form's own errors are the ones that count)."""
+        return [
+            (self[name], [] if self.is_bound else self.item_errors.get(name, []))
+            for name in self.fields
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        payload = self.payload()
-        for name, messages in payload_errors(self.schema_fields, payload).items():
-            if name in self.fields:
-                for message in messages:
-                    self.add_error(name, message)
+        for name, value in list(cleaned.items()):
+            if value == MASK:
+                self.add_error(name, "Enter a new value, or leave the field empty.")
+        left_empty = set(self.sensitive_left_empty)
+        for name, messages in payload_errors(self.schema_fields, self.payload()).items():
+            # A field the form already refused has its message; an empty sensitive field is
+            # filled from the source by the retry, and checked there.
+            if name not in self.fields or self.has_error(name) or name in left_empty:
+                continue
+            for message in messages:
+                self.add_error(name, message)
         return cleaned
 
+    @property
+    def sensitive_left_empty(self) -> list[str]:
+        """The sensitive fields the operator left empty: the retry reads them from the source."""
+        return [
+            spec["name"]
+            for spec in self.schema_fields
+            if spec["name"] in self.sensitive and is_blank(self.cleaned_data.get(spec["name"]))
+        ]
+
     def payload(self) -> dict[str, Any]:
-        """The corrected payload: blank optional fields are left out, as a transform would."""
+        """The corrected payload: blank optional fields are left out, as a transform would,
+        and so are sensitive fields left empty (see ``sensitive_left_empty``)."""
         payload = {}
         for spec in self.schema_fields:
             value = self.cleaned_data.get(spec["name"])
-            if value not in (None, ""):
+            if not is_blank(value):
                 payload[spec["name"]] = value
         return payload
 
@@ -44,13 +95,19 @@ def style_widgets(fields) -> None:
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
 
+_COERCE = {"integer": int, "number": float, "boolean": lambda value: value == "True"}
+
+
 def _form_field(spec: dict) -> forms.Field:
     label = spec.get("label") or spec["name"].replace("_", " ").capitalize()
     common = {"label": label, "required": bool(spec.get("required"))}
     kind = spec.get("type", "string")
     if spec.get("allowed_values"):
+        # Typed: the schema's allowed values are ints for an integer field, not strings.
         choices = [("", "---------")] + [(v, v) for v in spec["allowed_values"]]
-        return forms.ChoiceField(choices=choices, **common)
+        return forms.TypedChoiceField(
+            choices=choices, coerce=_COERCE.get(kind, str), empty_value=None, **common
+        )
     if kind == "integer":
         return forms.IntegerField(**common)
     if kind == "number":

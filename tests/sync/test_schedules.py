@@ -45,7 +45,11 @@ def test_a_due_flow_starts_once_per_tick_and_moves_to_the_next(
     again = start_due(NINE + timedelta(seconds=40), django_capture_on_commit_callbacks)
 
     run.refresh_from_db()
-    assert (run.triggered_by, run.status, run.created_count) == ("schedule", "succeeded", 36)
+    assert (run.triggered_by, run.status, run.created_count) == (
+        "schedule",
+        "succeeded_with_failures",
+        36,
+    )
     assert again == []
     hourly.refresh_from_db()
     assert hourly.next_run_at == NINE + timedelta(hours=1)
@@ -77,10 +81,10 @@ def test_a_schedule_must_be_a_cron_expression(demo_flow):
         demo_flow.full_clean()
 
 
-def test_the_cron_process_starts_with_the_due_flows_job(redis_url):
-    """`manage.py rqcron integration_console.sync.cron`, the real process, against Redis."""
+def test_the_cron_process_starts_with_the_due_flows_and_retention_jobs(redis_url):
+    """`manage.py rqcron integration_console.cron`, the real process, against Redis."""
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "rqcron", "integration_console.sync.cron"],
+        [sys.executable, "manage.py", "rqcron", "integration_console.cron"],
         cwd=BASE_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -100,4 +104,4 @@ def test_the_cron_process_starts_with_the_due_flows_job(redis_url):
         process.terminate()
         process.wait(10)
         process.stdout.close()
-    assert "Starting cron scheduler with 1 jobs" in "".join(seen), seen
+    assert "Starting cron scheduler with 2 jobs" in "".join(seen), seen

@@ -1,0 +1,15 @@
+"""The project's RQ cron module: what `manage.py rqcron integration_console.cron` schedules."""
+
+from redis import Redis
+from rq.cron import CronScheduler
+
+from integration_console.sync.jobs import start_due_flows
+from review_queue.jobs import prune_by_retention
+
+
+def test_the_cron_module_schedules_due_flows_every_minute_and_retention_daily():
+    # A Redis client connects on first use; loading the module never uses it.
+    scheduler = CronScheduler(connection=Redis())
+    scheduler.load_config_from_file("integration_console.cron")
+    schedules = {job.func: job.cron for job in scheduler.get_jobs()}
+    assert schedules == {start_due_flows: "* * * * *", prune_by_retention: "17 3 * * *"}
