@@ -1,5 +1,7 @@
 """The shared httpx client and the translation of HTTP answers into connector errors."""
 
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -23,8 +25,38 @@ def build_client(base_url: str, *, token: str | None = None, timeout: float = 10
     return httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
 
 
-def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+class RateLimiter:
+    """At most ``per_second`` requests a second from one connector (None: no limit), spaced
+    evenly so that a system's limit is kept without bursts. Thread-safe; per process."""
+
+    def __init__(self, per_second: float | None, *, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    limiter: RateLimiter | None = None,
+    **kwargs: Any,
+) -> Any:
     """Send a request and return its JSON body, or raise the matching ConnectorError."""
+    if limiter is not None:
+        limiter.wait()
     try:
         response = client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "integration_console.catalog",
     "integration_console.sync",
     "review_queue",
+    "integration_console.web",
     "connectors.simulator",
 ]
 
@@ -157,13 +158,33 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 900},
 }
 
-# A running sync run whose worker has shown no progress for this long no longer blocks its flow.
-# Progress is saved every page, so this is far longer than any page takes; keep it above the
-# RQ job timeout.
-SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "1800"))
+# Without REDIS_URL a job runs in a thread of the web process, after commit and outside the
+# request ("thread"); the test suite runs them in the calling thread ("inline") so that a test
+# sees a run's result as soon as its transaction's callbacks have run.
+IN_PROCESS_JOBS = os.environ.get("IN_PROCESS_JOBS", "thread")
+
+# A run is executed in chunks, each its own job: at most this many records or seconds, so that
+# no run is capped by RQ's job timeout and a dead worker loses at most one chunk.
+SYNC_CHUNK_RECORDS = int(os.environ.get("SYNC_CHUNK_RECORDS", "500"))
+SYNC_CHUNK_SECONDS = float(os.environ.get("SYNC_CHUNK_SECONDS", "120"))
+# The process running a chunk proves it is alive this often (and saves where it stands).
+SYNC_HEARTBEAT_EVERY = float(os.environ.get("SYNC_HEARTBEAT_EVERY", "5"))
+# A running run whose heartbeat is older than this is taken over by sync_runs_recover (every
+# minute, from RQ's cron) and resumed where it stands. One record's attempts (timeouts and
+# backoff included) must fit well inside it.
+SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "90"))
+# A queued run that no worker has claimed for this long, and whose RQ job is gone, is queued
+# again.
+SYNC_RUN_QUEUED_STALE_AFTER = int(os.environ.get("SYNC_RUN_QUEUED_STALE_AFTER", "120"))
 
 # A review item's retry that has not answered for this long (its job was lost) frees the item.
 REVIEW_RETRY_STALE_AFTER = int(os.environ.get("REVIEW_RETRY_STALE_AFTER", "900"))
+
+# The environment variables a System may name as its token variable (a regular expression the
+# whole name must match). A system's settings are edited in the admin; without this, naming
+# SECRET_KEY or DATABASE_URL there would send this server's own secrets to that system as a
+# bearer token. Overridable from the environment for deployments with their own naming scheme.
+CONNECTOR_SECRET_ENV_PATTERN = os.environ.get("CONNECTOR_SECRET_ENV_PATTERN", r"^IC_[A-Z0-9_]+$")
 
 SIMPLE_HISTORY_DATE_INDEX = "composite"
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from integration_console.sync.failures import FailureKind
+from integration_console.sync.failures import NEEDS_ATTENTION, FailureKind
 from integration_console.sync.models import Flow
 
 
@@ -20,7 +20,7 @@ class ReviewItem(models.Model):
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"
 
-    ACTIVE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.RETRYING)
+    ACTIVE_STATUSES = NEEDS_ATTENTION
     ACTIONABLE_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
 
     flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="review_items")
@@ -46,6 +46,11 @@ class ReviewItem(models.Model):
         related_name="assigned_review_items",
     )
     resolution = models.TextField(blank=True)
+    # The record's earlier item, when it had one that a person fixed: a failure after a fix
+    # says so instead of starting from nothing.
+    previous_item = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     retry_requested_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Payload-sized fields stay out of history: every save would copy them again.
@@ -56,7 +61,7 @@ class ReviewItem(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["flow", "source_id"],
-                condition=models.Q(status__in=["open", "in_progress", "retrying"]),
+                condition=models.Q(status__in=NEEDS_ATTENTION),
                 name="one_active_item_per_source_record",
             ),
         ]

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from integration_console.sync.signals import record_failed, record_synced
+from integration_console.sync.signals import record_failed, record_held_back, record_synced
 
 from . import services
 
@@ -31,3 +31,8 @@ def on_record_synced(sender, *, flow, source_id, target_id, audit_entry, **kwarg
         action=audit_entry.action,
         actor=audit_entry.actor,
     )
+
+
+@receiver(record_held_back, dispatch_uid="review_queue.record_held_back")
+def on_record_held_back(sender, *, flow, source_id, reason, **kwargs) -> None:
+    services.review_item_hold_back(flow=flow, source_id=source_id, reason=reason)

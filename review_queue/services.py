@@ -9,12 +9,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integration_console.sync import jobs
-from integration_console.sync.dispatch import enqueue_job
-from integration_console.sync.failures import RecordFailure
+from integration_console.sync.dispatch import JobNotQueued, enqueue_job
+from integration_console.sync.failures import FailureKind, RecordFailure
+from integration_console.sync.locks import record_lock
 from integration_console.sync.models import AuditEntry, Flow
-from integration_console.sync.redaction import redact
-from integration_console.sync.services import LinkRefused, record_link_to_target
+from integration_console.sync.redaction import MASK, contains_mask, sensitive_fields
+from integration_console.sync.services import (
+    LinkRefused,
+    record_link_lost_create,
+    record_link_to_target,
+    stage_refusal,
+)
 
 from .models import ReviewItem, ReviewItemEvent
 
@@ -62,6 +67,7 @@ def review_item_record_failure(
     details = {"kind": failure.kind, "reason": failure.reason}
     if item is None:
         item = ReviewItem(flow=flow, source_id=source_id, occurrences=0)
+        item.previous_item = _last_fixed_item(flow, source_id)
         action = ReviewItemEvent.Action.OPENED
     elif item.status == ReviewItem.Status.RETRYING:
         item.status = ReviewItem.Status.OPEN
@@ -72,6 +78,8 @@ def review_item_record_failure(
         item.occurrences += 1
     item.kind = failure.kind
     item.reason = failure.reason
+    if item.previous_item_id:
+        item.reason = f"Failed again after a fix (item #{item.previous_item_id}). {failure.reason}"
     item.field_errors = failure.field_errors
     item.target_response = failure.target_response
     item.existing_target_id = failure.existing_target_id
@@ -104,6 +112,34 @@ def review_item_record_failure(
     return item
 
 
+def _last_fixed_item(flow: Flow, source_id: str) -> ReviewItem | None:
+    """The record's most recent closed item that a person corrected, if any."""
+    return (
+        ReviewItem.objects.filter(
+            flow=flow,
+            source_id=source_id,
+            status=ReviewItem.Status.RESOLVED,
+            events__action=ReviewItemEvent.Action.PAYLOAD_FIXED,
+        )
+        .order_by("-closed_at", "-id")
+        .first()
+    )
+
+
+@transaction.atomic(savepoint=False)
+def review_item_hold_back(*, flow: Flow, source_id: str, reason: str) -> None:
+    """A retry went through but the flow's stage let nothing be written: a retrying item goes
+    back to ``open`` with the reason, instead of waiting for an answer that never comes."""
+    item = _active_item(flow, source_id)
+    if item is None or item.status != ReviewItem.Status.RETRYING:
+        return
+    item.status = ReviewItem.Status.OPEN
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.RETRY_FAILED, actor="system", note=reason
+    )
+
+
 @transaction.atomic(savepoint=False)
 def review_item_resolve_by_sync(
     *,
@@ -133,40 +169,102 @@ def review_item_resolve_by_sync(
     )
 
 
-@transaction.atomic
 def review_item_retry(
     *, item: ReviewItem, user: AbstractBaseUser, payload: dict[str, Any] | None = None
 ) -> ReviewItem:
-    """Queue a retry of the item's record: as it now is in the source, or with ``payload``,
-    an operator's corrected (already validated) payload. A second request while a retry is
-    running does nothing."""
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
-        return item
-    _require_actionable(item, "retried")
-    actor = actor_for(user)
-    item.status = ReviewItem.Status.RETRYING
-    item.retry_requested_at = timezone.now()
-    item.save()
-    if payload is None:
-        ReviewItemEvent.objects.create(
-            item=item, action=ReviewItemEvent.Action.RETRY_REQUESTED, actor=actor
+    """Queue a retry of the item's record, read afresh from the source. With ``payload``, an
+    operator's corrected (already validated) payload, the fields that differ from the item's
+    payload are kept as corrections of the record first, so that the next runs apply them
+    too until the source's own value changes. A second request while a retry is running does
+    nothing. Refused while the flow's stage writes nothing, and for a payload holding a mask
+    (it would write the mask). Raises JobNotQueued, with the item open again, when the job
+    queue refuses the retry."""
+    if payload is not None and contains_mask(payload):
+        raise ActionNotAllowed(
+            "The corrected payload holds a hidden value (••••••). Enter a new value, or leave "
+            "the field empty to send the value the source has now."
         )
-    else:
-        ReviewItemEvent.objects.create(
-            item=item,
-            action=ReviewItemEvent.Action.PAYLOAD_FIXED,
-            actor=actor,
-            details={"changes": _changes(item.payload or {}, payload)},
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
+            return item
+        _require_actionable(item, "retried")
+        refusal = stage_refusal(item.flow)
+        if refusal:
+            raise ActionNotAllowed(refusal)
+        actor = actor_for(user)
+        previous_status = item.status
+        item.status = ReviewItem.Status.RETRYING
+        item.retry_requested_at = timezone.now()
+        item.save()
+        corrections = None
+        if payload is None:
+            ReviewItemEvent.objects.create(
+                item=item, action=ReviewItemEvent.Action.RETRY_REQUESTED, actor=actor
+            )
+        else:
+            corrections = _corrections(item, payload)
+            kept = ", ".join(sorted(corrections)) or "no field changed"
+            ReviewItemEvent.objects.create(
+                item=item,
+                action=ReviewItemEvent.Action.PAYLOAD_FIXED,
+                actor=actor,
+                note=(
+                    f"Kept as corrections of {item.source_id} ({kept}): "
+                    f"{item.flow.source_system}'s connector cannot write them back, so every "
+                    "run applies them until the source's own value changes."
+                ),
+                details={"changes": _shown_changes(item, corrections)},
+            )
+        enqueue_job(
+            "integration_console.sync.jobs.retry_record",
+            item.flow_id,
+            item.source_id,
+            actor,
+            corrections,
+            on_failure=lambda exc: _retry_not_queued(item.pk, previous_status, exc),
         )
-    enqueue_job(jobs.retry_record, item.flow_id, item.source_id, actor, payload)
     return item
 
 
-@transaction.atomic
+def _retry_not_queued(item_id: int, status: str, exc: Exception) -> None:
+    item = ReviewItem.objects.get(pk=item_id)
+    if item.status != ReviewItem.Status.RETRYING:
+        return
+    item.status = status
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item,
+        action=ReviewItemEvent.Action.RETRY_FAILED,
+        actor="system",
+        note=f"The retry could not be queued: {exc}",
+    )
+
+
 def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
     """Close the item without syncing the record; the reason is kept in its history and in
-    the audit trail. Dismissing a dismissed item does nothing."""
+    the audit trail. Dismissing a dismissed item does nothing. Holds the record's lock, so a
+    link or retry of the same record by someone else is either done before (and the item is
+    no longer open) or waits and finds it dismissed.
+
+    When the record's retries ran out, the target is first searched for a create whose answer
+    was lost: if it landed, the record is linked to it instead and ActionNotAllowed says so."""
+    with record_lock(item.flow_id, item.source_id):
+        if item.kind == FailureKind.RETRIES_EXHAUSTED and item.is_actionable:
+            found = record_link_lost_create(
+                flow=item.flow, source_id=item.source_id, actor=actor_for(user)
+            )
+            if found is not None:
+                raise ActionNotAllowed(
+                    f"Not dismissed: {item.flow.target_system} has this record as {found} (an "
+                    "earlier attempt created it but its answer was lost). It is linked now, "
+                    "and the item is resolved."
+                )
+        return _dismiss(item=item, user=user, reason=reason)
+
+
+@transaction.atomic
+def _dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     if item.status == ReviewItem.Status.DISMISSED:
         return item
@@ -183,7 +281,7 @@ def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str
         flow=item.flow,
         source_id=item.source_id,
         action=AuditEntry.Action.DISMISS,
-        payload=redact(item.payload or {}),
+        payload=item.payload or {},  # stored masked by the pipeline
         outcome=AuditEntry.Outcome.SKIPPED,
         failure_kind=item.kind,
         failure_reason=f"Dismissed: {reason}",
@@ -196,13 +294,16 @@ def review_item_link(*, item: ReviewItem, user: AbstractBaseUser, target_id: str
     """Link the item's record to an existing target record (the target says it has it, or a
     person knows it does); the item is resolved by that link. Runs now, not as a job: it is
     one look-up in the target, and the operator waits for its answer."""
-    _require_actionable(item, "linked")
-    try:
-        record_link_to_target(
-            flow=item.flow, source_id=item.source_id, target_id=target_id, actor=actor_for(user)
-        )
-    except LinkRefused as exc:
-        raise ActionNotAllowed(str(exc)) from exc
+    with record_lock(item.flow_id, item.source_id):
+        # Checked under the record's lock: an item someone dismissed a moment ago stays so.
+        item.refresh_from_db()
+        _require_actionable(item, "linked")
+        try:
+            record_link_to_target(
+                flow=item.flow, source_id=item.source_id, target_id=target_id, actor=actor_for(user)
+            )
+        except LinkRefused as exc:
+            raise ActionNotAllowed(str(exc)) from exc
     item.refresh_from_db()
     return item
 
@@ -278,15 +379,27 @@ def review_items_bulk_apply(
                 review_item_retry(item=item, user=user)
             else:
                 review_item_dismiss(item=item, user=user, reason=reason)
-        except ActionNotAllowed:
+        except (ActionNotAllowed, JobNotQueued):
             skipped += 1
         else:
             done += 1
     return BulkOutcome(done=done, skipped=skipped)
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    """Field -> [old, new] for the fields an operator changed, secrets masked."""
-    keys = sorted(before.keys() | after.keys())
-    changed = {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
-    return redact(changed)
+def _corrections(item: ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields an operator changed in the fix form, with their new values. A sensitive
+    field left empty is not a change: the source's own value is read again."""
+    sensitive = sensitive_fields(item.flow.data_class.fields)
+    before = item.payload or {}
+    keys = (before.keys() | payload.keys()) - (sensitive - payload.keys())
+    return {k: payload.get(k) for k in sorted(keys) if before.get(k) != payload.get(k)}
+
+
+def _shown_changes(item: ReviewItem, corrections: dict[str, Any]) -> dict[str, list[Any]]:
+    """Field -> [old, new] for the item's history, sensitive values masked."""
+    sensitive = sensitive_fields(item.flow.data_class.fields)
+    before = item.payload or {}
+    return {
+        name: [MASK, MASK] if name in sensitive else [before.get(name), value]
+        for name, value in corrections.items()
+    }

@@ -11,6 +11,8 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from integration_console.sync.dispatch import JobNotQueued
+
 from . import selectors, services
 from .filters import ReviewItemFilter
 from .forms import (
@@ -24,6 +26,7 @@ from .forms import (
 from .models import ReviewItem
 
 PAGE_SIZE = 50
+HISTORY_PAGE_SIZE = 20  # timeline events and audit entries on an item's page
 
 view_permission = permission_required("review_queue.view_reviewitem", raise_exception=True)
 act_permission = permission_required("review_queue.change_reviewitem", raise_exception=True)
@@ -95,14 +98,17 @@ def item_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @act_permission
 def item_fix(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(selectors.review_item_list(), pk=pk)
-    form = PayloadFixForm(request.POST, schema_fields=item.flow.data_class.fields)
+    form = _fix_form(item, request.POST)
     if not form.is_valid():
         return _render_detail(request, item, fix_form=form)
+    done = "Corrected payload saved; retry queued."
+    if form.sensitive_left_empty:
+        done += f" Sent as the source has them now: {', '.join(form.sensitive_left_empty)}."
     return _act(
         request,
         item,
         lambda: services.review_item_retry(item=item, user=request.user, payload=form.payload()),
-        "Corrected payload saved; retry queued.",
+        done,
     )
 
 
@@ -204,7 +210,7 @@ def _act(
 ) -> HttpResponse:
     try:
         action()
-    except services.ActionNotAllowed as exc:
+    except (services.ActionNotAllowed, JobNotQueued) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, success_message)
@@ -215,23 +221,42 @@ def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -
     """The detail page; a bound form with errors is shown in place of its blank twin, and
     the answer is then 422."""
     forms = {
-        "fix_form": PayloadFixForm(
-            initial=item.payload or {}, schema_fields=item.flow.data_class.fields
-        ),
+        "fix_form": _fix_form(item),
         "dismiss_form": DismissForm(),
         "reopen_form": ReopenForm(),
         "comment_form": CommentForm(),
         "link_form": LinkForm(initial={"target_id": item.existing_target_id}),
         **bound_forms,
     }
+    shown = selectors.review_item_shown(item)
     context = {
         "item": item,
         **forms,
-        "events": item.events.all(),
-        "audit_entries": selectors.review_item_audit_entries(item),
+        "payload": shown.payload,
+        "source_snapshot": shown.source_snapshot,
+        "sensitive": shown.sensitive,
+        "events_page": Paginator(selectors.review_item_events(item), HISTORY_PAGE_SIZE).get_page(
+            request.GET.get("events_page")
+        ),
+        "audit_page": Paginator(
+            selectors.review_item_audit_entries(item), HISTORY_PAGE_SIZE
+        ).get_page(request.GET.get("audit_page")),
         "record_link": selectors.review_item_record_link(item),
+        "corrections": selectors.review_item_corrections(item),
         "can_act": request.user.has_perm("review_queue.change_reviewitem"),
     }
     return render(
         request, "review_queue/item_detail.html", context, status=422 if bound_forms else 200
+    )
+
+
+def _fix_form(item: ReviewItem, data: QueryDict | None = None) -> PayloadFixForm:
+    """Prefilled with what is known (the stored payload, when the record got that far), and
+    the item's field errors beside the fields; bound or not, the stored payload tells the form
+    which fields it holds masked."""
+    return PayloadFixForm(
+        data,
+        initial=item.payload or {},
+        schema_fields=item.flow.data_class.fields,
+        item_errors=item.field_errors,
     )

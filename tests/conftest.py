@@ -28,9 +28,19 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"Skipped in a lane that requires every service: {reason}"
 
 
+@pytest.fixture(autouse=True)
+def fresh_alias_tables():
+    """Alias tables are cached per process; each test starts from its own database's."""
+    from integration_console.catalog.transforms import forget_alias_tables
+
+    forget_alias_tables()
+    yield
+    forget_alias_tables()
+
+
 @pytest.fixture(scope="session")
 def simulator_process():
-    from connectors.simulator.testing import start_simulator
+    from connectors.simulator.runner import start_simulator
 
     with start_simulator() as simulator:
         yield simulator

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import socketserver
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_BODY_BYTES = 1_000_000
+MAX_LATENCY_SECONDS = 10.0
 COLLECTIONS: dict[System, str] = {"crm": "contacts", "erp": "customers"}
 _DIGITS = re.compile(r"\d+", re.ASCII)
 
@@ -125,6 +127,16 @@ def _optional_control_int(value: Any, name: str) -> int | None:
     return None if value is None else _control_int(value, name, 0, None)
 
 
+def _control_seconds(value: Any, name: str) -> float:
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not 0 <= value <= MAX_LATENCY_SECONDS:
+        raise HttpError(
+            HTTPStatus.BAD_REQUEST,
+            f"{name} must be a number of seconds between 0 and {MAX_LATENCY_SECONDS:g}.",
+        )
+    return float(value)
+
+
 # --- handlers -----------------------------------------------------------------------------
 
 
@@ -133,10 +145,21 @@ def health(world: World, request: Request, match: re.Match[str]) -> Reply:
 
 
 def list_records(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    key = request.params.get("idempotency_key")
+    if key is not None:
+        found = world.created_with_key(system, key)
+        return Reply(
+            HTTPStatus.OK, {"results": [found] if found else [], "count": int(bool(found))}
+        )
     page = _int_param(request.params, "page", 1, None)
     page_size = _int_param(request.params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     since = _datetime_param(request.params, "updated_since")
-    results, count = world.list_records(system, updated_since=since, page=page, page_size=page_size)
+    after_id = request.params.get("after_id") or None
+    if after_id is not None and since is None:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "after_id needs updated_since.")
+    results, count = world.list_records(
+        system, updated_since=since, after_id=after_id, page=page, page_size=page_size
+    )
     has_next = page * page_size < count
     return Reply(
         HTTPStatus.OK,
@@ -174,6 +197,7 @@ def inject_fault(world: World, request: Request, match: re.Match[str]) -> Reply:
         status=_control_int(body.get("status", 503), "status", 400, 599),
         count=_control_int(body.get("count", 1), "count", 0, None),
         retry_after=_optional_control_int(retry_after, "retry_after"),
+        after_write=body.get("after_write") is True,
     )
     world.inject_fault(system, fault)
     return Reply(
@@ -183,8 +207,21 @@ def inject_fault(world: World, request: Request, match: re.Match[str]) -> Reply:
             "status": fault.status,
             "count": fault.count,
             "retry_after": fault.retry_after,
+            "after_write": fault.after_write,
         },
     )
+
+
+def set_latency(world: World, request: Request, match: re.Match[str]) -> Reply:
+    """Slow down every later request to one system, e.g. so that a run lasts long enough for a
+    fault drill to strike in its middle; /_control/reset takes the latency away."""
+    body = request.json_object()
+    system = body.get("system")
+    if system not in SYSTEMS:
+        raise HttpError(HTTPStatus.BAD_REQUEST, 'system must be "crm" or "erp".')
+    seconds = _control_seconds(body.get("seconds"), "seconds")
+    world.set_latency(system, seconds)
+    return Reply(HTTPStatus.OK, {"system": system, "seconds": seconds})
 
 
 def reset(world: World, request: Request, match: re.Match[str]) -> Reply:
@@ -203,6 +240,7 @@ def _routes() -> list[Route]:
     routes = [
         route("GET", "/health", health),
         route("POST", "/_control/faults", inject_fault),
+        route("POST", "/_control/latency", set_latency),
         route("POST", "/_control/reset", reset),
         route("GET", "/_control/stats", stats),
     ]
@@ -321,9 +359,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 {"detail": "Authentication required"},
                 {"WWW-Authenticate": "Bearer"},
             )
-        if system and (fault := world.take_fault(system)):
-            return _fault_reply(fault)
+        if system and (latency := world.latency(system)):
+            time.sleep(latency)  # in this request's own thread: other requests go on meanwhile
         request = Request(self.command, path, _query_params(url.query), self.headers, body)
+        if system and (fault := world.take_fault(system)):
+            if fault.after_write:
+                dispatch(world, request)
+            return _fault_reply(fault)
         return dispatch(world, request)
 
     def _read_body(self) -> bytes:

@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Literal
@@ -324,6 +324,8 @@ class Fault:
     status: int
     count: int
     retry_after: int | None = None
+    # The request is carried out, then answered with the fault: an answer lost on the way.
+    after_write: bool = False
 
 
 @dataclass(frozen=True)
@@ -388,9 +390,13 @@ class _Collection:
         return None
 
 
-def _order(record: Record) -> tuple[str, int, str]:
+def _id_order(record_id: str) -> tuple[int, str]:
     # Ids outgrow their zero padding (C-9999 then C-10000), so shorter ids sort first.
-    return record["updated_at"], len(record["id"]), record["id"]
+    return len(record_id), record_id
+
+
+def _order(record: Record) -> tuple[datetime, tuple[int, str]]:
+    return parse_timestamp(record["updated_at"]), _id_order(record["id"])
 
 
 class World:
@@ -418,7 +424,7 @@ class World:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the seeded records, with no faults armed and no requests counted."""
+        """Back to the seeded records, with no faults armed, no latency and no requests counted."""
         with self._lock:
             self._collections: dict[System, _Collection] = {
                 "crm": _Collection.seeded("crm", self._initial["crm"], 1),
@@ -426,25 +432,45 @@ class World:
             }
             self._faults: dict[System, Fault] = {}
             self._requests: dict[System, int] = dict.fromkeys(SYSTEMS, 0)
+            self._latency: dict[System, float] = dict.fromkeys(SYSTEMS, 0.0)
 
     def list_records(
         self,
         system: System,
         *,
         updated_since: datetime | None = None,
+        after_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
     ) -> tuple[list[Record], int]:
-        """One page of records ordered by (updated_at, id), and how many matched in all."""
+        """One page of records ordered by (updated_at, id), and how many matched in all.
+
+        With ``after_id`` the read is a keyset: it starts strictly after the record
+        (updated_since, after_id) in that order, whatever was edited since."""
+
+        def wanted(record: Record) -> bool:
+            if updated_since is None:
+                return True
+            moment = parse_timestamp(record["updated_at"])
+            if after_id is None or moment != updated_since:
+                return moment >= updated_since if after_id is None else moment > updated_since
+            return _id_order(record["id"]) > _id_order(after_id)
+
         with self._lock:
-            matching = [
-                record
-                for record in self._collections[system].records.values()
-                if updated_since is None or parse_timestamp(record["updated_at"]) >= updated_since
-            ]
+            matching = [r for r in self._collections[system].records.values() if wanted(r)]
             matching.sort(key=_order)
             start = (page - 1) * page_size
             return [dict(record) for record in matching[start : start + page_size]], len(matching)
+
+    def created_with_key(self, system: System, idempotency_key: str) -> Record | None:
+        """The record a create with this Idempotency-Key made, if it made one."""
+        with self._lock:
+            collection = self._collections[system]
+            reply = collection.replies.get(idempotency_key)
+            if reply is None or reply.status != HTTPStatus.CREATED:
+                return None
+            record = collection.records.get(reply.body.get("id", ""))
+            return dict(record) if record else None
 
     def get_record(self, system: System, record_id: str) -> Record | None:
         with self._lock:
@@ -488,8 +514,18 @@ class World:
             if fault is None or fault.count < 1:
                 return None
             if fault.count > 1:
-                self._faults[system] = Fault(fault.status, fault.count - 1, fault.retry_after)
+                self._faults[system] = replace(fault, count=fault.count - 1)
             return fault
+
+    def set_latency(self, system: System, seconds: float) -> None:
+        """Make every later request to system take at least this long (0 for none)."""
+        with self._lock:
+            self._latency[system] = seconds
+
+    def latency(self, system: System) -> float:
+        """How long the server waits before it answers a request to system."""
+        with self._lock:
+            return self._latency[system]
 
     def count_request(self, system: System) -> None:
         with self._lock:

@@ -1,31 +1,116 @@
-"""Where background jobs go: RQ when REDIS_URL is set, otherwise the current process.
+"""Where background jobs go: RQ when REDIS_URL is set, otherwise this process, in a thread.
 
-Either way the job starts only after the current transaction commits, and its state lives on a
-database row (a SyncRun, a review item) that the UI reads; RQ only executes the work.
+Either way a job starts only after the current transaction commits, and its state lives on a
+database row (a SyncRun, a review item) that the UI reads; RQ only executes the work. Jobs are
+named by dotted path, so modules that enqueue them need not import the jobs module (which
+imports them).
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+class JobNotQueued(Exception):
+    """The job queue refused the job (Redis down, say); the message is for people."""
 
 
 def jobs_run_in_process() -> bool:
     return not settings.REDIS_URL
 
 
-def enqueue_job(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    if jobs_run_in_process():
-        transaction.on_commit(lambda: func(*args, **kwargs))
-        return
+def enqueue_job(
+    path: str,
+    *args: Any,
+    job_id: str | None = None,
+    on_failure: Callable[[Exception], None] | None = None,
+) -> None:
+    """Run the job at ``path`` after the current transaction commits (at once outside one).
 
-    import django_rq
+    When the queue refuses it, ``on_failure`` records that on the job's row, then JobNotQueued
+    is raised to whoever committed, so that nobody is told "queued" when it is not. A
+    ``job_id`` lets job_is_pending() ask RQ about the job later."""
 
     def send() -> None:
-        django_rq.get_queue("default").enqueue(func, *args, **kwargs)
+        try:
+            if jobs_run_in_process():
+                _run_in_process(path, args, {})
+            else:
+                import django_rq
+
+                django_rq.get_queue("default").enqueue(path, *args, job_id=job_id)
+        except Exception as exc:
+            logger.exception("Could not queue %s%r", path, args)
+            if on_failure is not None:
+                on_failure(exc)
+            raise JobNotQueued(f"The job queue did not take the job: {exc}") from exc
 
     transaction.on_commit(send)
+
+
+def job_is_pending(job_id: str) -> bool:
+    """Whether RQ still holds the job, waiting or running. In-process jobs are never pending
+    across a restart of the process, which is what asking this after a while is about."""
+    if jobs_run_in_process():
+        return False
+    import django_rq
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        job = Job.fetch(job_id, connection=django_rq.get_connection("default"))
+    except NoSuchJobError:
+        return False
+    return job.get_status() in (
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+        JobStatus.SCHEDULED,
+        JobStatus.DEFERRED,
+    )
+
+
+def _run_in_process(path: str, args: tuple, kwargs: dict) -> None:
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        # Enqueued by a job running in this thread (a run's next chunk): run it when that job
+        # returns, not inside it, so a long run is a loop and not a deep recursion.
+        pending.append((path, args, kwargs))
+        return
+    if settings.IN_PROCESS_JOBS == "inline":
+        _drain([(path, args, kwargs)])
+        return
+    thread = threading.Thread(
+        target=_drain_in_thread, args=([(path, args, kwargs)],), name=f"job:{path}", daemon=True
+    )
+    thread.start()
+
+
+def _drain_in_thread(jobs: list) -> None:
+    try:
+        _drain(jobs)
+    finally:
+        connection.close()
+
+
+def _drain(jobs: list) -> None:
+    _local.pending = jobs
+    try:
+        while jobs:
+            path, args, kwargs = jobs.pop(0)
+            try:
+                import_string(path)(*args, **kwargs)
+            except Exception:
+                # A job records its own failures on its row; what escapes is a bug, logged
+                # here as RQ would log it, without taking the next job down with it.
+                logger.exception("Job %s%r failed", path, args)
+    finally:
+        _local.pending = None

@@ -19,6 +19,12 @@ class FailureKind(models.TextChoices):
     INTERNAL_ERROR = "internal_error", "Internal error"
 
 
+# The review-item statuses in which a failed record still needs a person: said once, here, in
+# the vocabulary the engine hands its failures over in, because the overview (sync) counts them
+# and the queue (which sync must not import) defines its statuses with them.
+NEEDS_ATTENTION = ("open", "in_progress", "retrying")
+
+
 @dataclass
 class RecordFailure(Exception):
     """Raised inside the pipeline to stop one record; becomes an audit entry and a review item."""

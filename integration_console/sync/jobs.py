@@ -1,20 +1,27 @@
-"""RQ entry points. Thin: load ids, call the service a view would call."""
+"""RQ entry points, named by path where they are enqueued. Thin: load ids, call the service a
+view would call."""
 
 from typing import Any
 
 from .models import Flow
-from .services import flows_start_due, record_retry, sync_run_execute
+from .services import flows_start_due, record_retry, sync_run_execute_chunk, sync_runs_recover
 
 
-def execute_sync_run(run_id: int) -> None:
-    sync_run_execute(run_id=run_id)
+def execute_run_chunk(run_id: int, token: str = "") -> None:
+    sync_run_execute_chunk(run_id=run_id, token=token)
 
 
-def retry_record(flow_id: int, source_id: str, actor: str, payload: dict[str, Any] | None) -> None:
+def retry_record(
+    flow_id: int, source_id: str, actor: str, corrections: dict[str, Any] | None = None
+) -> None:
     record_retry(
-        flow=Flow.objects.get(pk=flow_id), source_id=source_id, actor=actor, payload=payload
+        flow=Flow.objects.get(pk=flow_id), source_id=source_id, actor=actor, corrections=corrections
     )
 
 
 def start_due_flows() -> None:
     flows_start_due()
+
+
+def recover_sync_runs() -> None:
+    sync_runs_recover()

@@ -6,6 +6,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from integration_console.catalog.models import DataClass, FieldMap, FieldMapVersion, System
+from integration_console.catalog.services import field_map_fit_errors
 
 
 class Flow(models.Model):
@@ -30,18 +31,34 @@ class Flow(models.Model):
     field_map = models.ForeignKey(FieldMap, on_delete=models.PROTECT, related_name="flows")
     mode = models.CharField(max_length=20, choices=Mode, default=Mode.FULL)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.LIVE)
-    cursor = models.CharField(max_length=100, blank=True, help_text="Last seen updated_at.")
+    # The incremental cursor is a keyset position in the (updated_at, id) order every connector
+    # reads in: just after the last record a writing run processed. Two columns, not one
+    # string, so it is compared as a moment and an id, never as text.
+    cursor_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cursor_source_id = models.CharField(max_length=200, blank=True, editable=False)
     schedule = models.CharField(
         max_length=100,
         blank=True,
         help_text="Cron expression in UTC, e.g. '*/15 * * * *'. Empty: the flow runs only when "
         "someone starts it. Schedules need the cron process (manage.py rqcron "
-        "integration_console.sync.cron).",
+        "integration_console.cron).",
     )
     next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     page_size = models.PositiveIntegerField(default=50)
     max_attempts = models.PositiveIntegerField(
         default=3, help_text="Attempts per record on transient errors before it is dead-lettered."
+    )
+    write_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Stage 'Limited': at most this many records are written (created, updated or "
+        "linked) per run; the rest wait for the next run.",
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Audit entries and closed review items older than this many days are pruned "
+        "nightly, except what an open item still needs. Empty: keep everything.",
     )
     enabled = models.BooleanField(default=True)
     history = HistoricalRecords()
@@ -55,6 +72,23 @@ class Flow(models.Model):
     def clean(self) -> None:
         if self.schedule and not croniter.is_valid(self.schedule):
             raise ValidationError({"schedule": "Not a cron expression, e.g. '*/15 * * * *'."})
+        if self.stage == self.Stage.LIMITED and not self.write_limit:
+            raise ValidationError({"write_limit": "A limited flow needs a write limit."})
+        if self.field_map_id:
+            misfit = field_map_fit_errors(
+                field_map=self.field_map,
+                data_class=self.data_class if self.data_class_id else None,
+                source_system=self.source_system if self.source_system_id else None,
+                target_system=self.target_system if self.target_system_id else None,
+            )
+            if misfit:
+                raise ValidationError({"field_map": misfit})
+
+    @property
+    def writes_to_target(self) -> bool:
+        """Whether this flow's stage lets anything be written to the target: the one stage
+        check that runs, retries, links and every later action go through."""
+        return self.stage in (self.Stage.LIMITED, self.Stage.LIVE)
 
 
 class SyncRun(models.Model):
@@ -64,10 +98,13 @@ class SyncRun(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
+        SUCCEEDED_WITH_FAILURES = "succeeded_with_failures", "Succeeded with failures"
         FAILED = "failed", "Failed"
 
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="runs")
-    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    status = models.CharField(max_length=30, choices=Status, default=Status.QUEUED)
     stage = models.CharField(max_length=20, choices=Flow.Stage)
     field_map_version = models.ForeignKey(
         FieldMapVersion, null=True, on_delete=models.PROTECT, related_name="+"
@@ -75,6 +112,18 @@ class SyncRun(models.Model):
     triggered_by = models.CharField(max_length=150)
     executed_by = models.CharField(
         max_length=200, blank=True, help_text="Worker process that executed the run."
+    )
+    # Whoever holds the current token owns the run: every heartbeat, position save and finish
+    # is a compare-and-set on it, so a run taken over from a dead worker is never written by
+    # the old owner again.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
+    # Where the run stands in the source's (updated_at, id) order: durable after every chunk
+    # and heartbeat, so a new owner resumes there.
+    position_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    position_source_id = models.CharField(max_length=200, blank=True, editable=False)
+    chunks_done = models.PositiveIntegerField(default=0)
+    recoveries = models.PositiveIntegerField(
+        default=0, help_text="Times the run was resumed after its worker died or its job was lost."
     )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -85,9 +134,15 @@ class SyncRun(models.Model):
     read_count = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
-    skipped_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Unchanged since they were last written: nothing sent."
+    )
+    dry_run_count = models.PositiveIntegerField(
+        default=0, help_text="Dry run: went the whole path, nothing written."
+    )
     failed_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    note = models.TextField(blank=True, help_text="How the run ended, when it is worth saying.")
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -110,6 +165,12 @@ class SyncRun(models.Model):
         return None
 
 
+class RecordLinkQuerySet(models.QuerySet):
+    def for_record(self, flow: Flow, source_id: str) -> "RecordLinkQuerySet":
+        """The link of one of ``flow``'s source records: its natural key, said once."""
+        return self.filter(**RecordLink.natural_key_of(flow, source_id))
+
+
 class RecordLink(models.Model):
     """The identity map: a source record and the target record it was written to."""
 
@@ -124,6 +185,8 @@ class RecordLink(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
+    objects = RecordLinkQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -135,6 +198,15 @@ class RecordLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_system}:{self.source_id} → {self.target_system}:{self.target_id}"
+
+    @staticmethod
+    def natural_key_of(flow: Flow, source_id: str) -> dict:
+        return {
+            "data_class_id": flow.data_class_id,
+            "source_system_id": flow.source_system_id,
+            "source_id": source_id,
+            "target_system_id": flow.target_system_id,
+        }
 
 
 class AuditEntry(models.Model):
@@ -164,7 +236,16 @@ class AuditEntry(models.Model):
     payload_version = models.ForeignKey(
         FieldMapVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    payload = models.JSONField(default=dict, help_text="Redacted.")
+    payload = models.JSONField(
+        default=dict, help_text="What was sent (or would have been), sensitive fields masked."
+    )
+    withheld = models.JSONField(
+        default=dict, blank=True, help_text="Fields left out of what was sent, and why."
+    )
+    corrected = models.JSONField(
+        default=dict, blank=True, help_text="Fields an operator's kept correction replaced."
+    )
+    idempotency_key = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome)
     failure_kind = models.CharField(max_length=40, blank=True)
     failure_reason = models.TextField(blank=True)
@@ -189,3 +270,36 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only.")
+
+
+class Correction(models.Model):
+    """An operator's fix of one field of one source record, kept because it could not be
+    written back to the system that owns the field. The pipeline applies it after the
+    transform for as long as the source still holds the value it had when it was fixed."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="corrections")
+    source_id = models.CharField(max_length=200)
+    target_field = models.CharField(max_length=200)
+    source_path = models.CharField(max_length=200, blank=True)
+    # The raw source value at the rule's source path when the fix was made: while the source
+    # still sends it, the correction holds; once it changes, the source's new value wins.
+    source_value = models.JSONField(null=True, blank=True)
+    value = models.JSONField(null=True, blank=True)
+    made_by = models.CharField(max_length=150)
+    made_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["flow", "source_id", "target_field"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "source_id", "target_field"],
+                condition=models.Q(retired_at__isnull=True),
+                name="one_live_correction_per_field",
+            ),
+        ]
+        indexes = [models.Index(fields=["flow", "source_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}.{self.target_field} = {self.value!r}"

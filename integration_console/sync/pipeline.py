@@ -1,8 +1,9 @@
-"""The path of one record: transform, validate, identify, load, record.
+"""The path of one record: transform, validate, merge by ownership, identify, load, record.
 
 A record either ends in a record link plus a successful audit entry, or in a failed audit entry
-announced through ``record_failed``; nothing is dropped. Only a bug escapes, as RunAborted,
-after the record has been recorded as an internal error.
+announced through ``record_failed``; nothing is dropped. All work on one record holds that
+record's lock (locks.py), so a run, a retry and a link never write one record at once. Only a
+bug escapes, as RunAborted, after the record has been recorded as an internal error.
 """
 
 import hashlib
@@ -10,10 +11,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from connectors.base import Connector, Record
 from connectors.errors import (
@@ -24,19 +28,26 @@ from connectors.errors import (
     TransientError,
 )
 from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
-from integration_console.catalog.schema import payload_errors
+from integration_console.catalog.schema import is_blank, payload_errors
 
 from .failures import FailureKind, RecordFailure, describe_field_errors
-from .mapping import transform_record
-from .models import AuditEntry, Flow, RecordLink, SyncRun
-from .redaction import redact
+from .locks import record_lock
+from .mapping import KeptCorrection, Transformed, get_path, transform_record
+from .models import AuditEntry, Correction, Flow, RecordLink, SyncRun
+from .redaction import MASK, mask_payload, sensitive_fields, sensitive_source_paths
 from .signals import record_failed, record_synced
+from .storable import MAX_ID, storable, storable_id, storable_text, unsendable_values
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
 # After this many records in a row whose retries ran out, the target is taken to be down.
 UNREACHABLE_RECORDS_BEFORE_STOP = 3
+# Earlier create attempts whose answer never came back, looked up before creating again.
+UNCERTAIN_CREATE_KINDS = ("transient", FailureKind.RETRIES_EXHAUSTED)
+
+Action = AuditEntry.Action
+Outcome = AuditEntry.Outcome
 
 
 class RunAborted(Exception):
@@ -58,12 +69,20 @@ class NoActiveVersion(RunAborted):
     """The flow's field map has no approved version to transform with."""
 
 
-class Outcome:
-    CREATED = "created"
-    UPDATED = "updated"
-    SKIPPED = "skipped"
-    DRY_RUN = "dry_run"
-    FAILED = "failed"
+class StageForbidsWrite(Exception):
+    """Something tried to write to the target of a flow whose stage writes nothing."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one attempt on one record ended: its audit entry's action and outcome."""
+
+    action: str
+    outcome: str
+
+    @property
+    def wrote(self) -> bool:
+        return self.outcome == Outcome.SUCCEEDED and self.action != Action.SKIP
 
 
 @dataclass(frozen=True)
@@ -75,42 +94,87 @@ class AuditScope:
     actor: str
     version: FieldMapVersion | None = None
     run: SyncRun | None = None
+    sensitive: frozenset[str] = frozenset()
+    sensitive_source: frozenset[str] = frozenset()
+
+
+class StagedTarget:
+    """The target connector as a flow's stage allows it: reads always, writes only when the
+    stage writes. The one stage check every path to the target goes through."""
+
+    WRITES = ("create", "update")
+
+    def __init__(self, connector: Connector, flow: Flow) -> None:
+        self._connector, self._flow = connector, flow
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._connector, name)
+        if name in self.WRITES and not self._flow.writes_to_target:
+            raise StageForbidsWrite(
+                f"{self._flow} is in the {self._flow.get_stage_display().lower()} stage: "
+                f"nothing is written to {self._flow.target_system}."
+            )
+        return attribute
 
 
 @dataclass
 class FlowContext:
-    """What processing a flow's records needs, loaded once per run (or per retry)."""
+    """What processing a flow's records needs, loaded once per run chunk (or per retry)."""
 
     scope: AuditScope
     rules: list[FieldRule]
     schema_fields: list[dict]
-    target_owned_fields: set[str]
+    field_owners: dict[str, int]
+    class_owner: int | None
     source: Connector
     target: Connector
+    has_corrections: bool = False
     sleep: Callable[[float], None] = time.sleep
     unreachable_in_a_row: int = 0
+    rules_by_target: dict[str, FieldRule] = field(default_factory=dict)
 
     @property
     def flow(self) -> Flow:
         return self.scope.flow
 
+    def owner_of(self, field_name: str) -> int | None:
+        return self.field_owners.get(field_name, self.class_owner)
+
 
 def load_context(
-    flow: Flow, *, source: Connector, target: Connector, actor: str, run: SyncRun | None = None
+    flow: Flow,
+    *,
+    source: Connector,
+    target: Connector,
+    actor: str,
+    run: SyncRun | None = None,
+    version: FieldMapVersion | None = None,
 ) -> FlowContext:
-    version = flow.field_map.active_version
+    version = version or flow.field_map.active_version
     if version is None:
         raise NoActiveVersion(f"The field map {flow.field_map} has no active version.")
-    owned = OwnershipRule.objects.filter(
-        data_class=flow.data_class, owner=flow.target_system
-    ).exclude(field="")
+    rules = list(version.rules.all())
+    ownership = OwnershipRule.objects.filter(data_class=flow.data_class)
+    field_owners = {rule.field: rule.owner_id for rule in ownership if rule.field}
+    class_owner = next((rule.owner_id for rule in ownership if not rule.field), None)
+    sensitive = sensitive_fields(flow.data_class.fields)
     return FlowContext(
-        scope=AuditScope(flow=flow, actor=actor, version=version, run=run),
-        rules=list(version.rules.all()),
+        scope=AuditScope(
+            flow=flow,
+            actor=actor,
+            version=version,
+            run=run,
+            sensitive=frozenset(sensitive),
+            sensitive_source=frozenset(sensitive | sensitive_source_paths(rules, sensitive)),
+        ),
+        rules=rules,
+        rules_by_target={rule.target_path: rule for rule in rules},
         schema_fields=flow.data_class.fields,
-        target_owned_fields=set(owned.values_list("field", flat=True)),
+        field_owners=field_owners,
+        class_owner=class_owner,
         source=source,
-        target=target,
+        target=StagedTarget(target, flow),
+        has_corrections=Correction.objects.filter(flow=flow, retired_at=None).exists(),
     )
 
 
@@ -120,66 +184,125 @@ def payload_hash(payload: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-def process_record(
-    ctx: FlowContext, record: Record, *, payload: dict[str, Any] | None = None
-) -> str:
-    """Take one source record through the whole path and return its Outcome.
+def source_id_of(record: Any) -> tuple[str, RecordFailure | None]:
+    """The id a source record is known by, and the contract drift that keeps it from the
+    pipeline, if any. Whatever the source sent, the id fits the id columns."""
+    if not isinstance(record, dict):
+        return "(not a record)", RecordFailure(
+            FailureKind.CONTRACT_DRIFT,
+            f"The source sent a {type(record).__name__} where a record was expected.",
+        )
+    raw = record.get("id")
+    if raw is None or raw == "":
+        digest = hashlib.sha256(repr(sorted(map(repr, record.items()))).encode()).hexdigest()
+        return f"(no id) #{digest[:12]}", RecordFailure(
+            FailureKind.CONTRACT_DRIFT, "The source record has no 'id'."
+        )
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        return storable_id(repr(raw)), RecordFailure(
+            FailureKind.CONTRACT_DRIFT,
+            f"The source record's id is a {type(raw).__name__}, not a string or an integer.",
+        )
+    text = str(raw)
+    problems = unsendable_values({"id": text})
+    if problems:
+        return storable_id(text), RecordFailure(
+            FailureKind.CONTRACT_DRIFT,
+            f"The source record's id cannot be used: {problems['id'][0]}",
+        )
+    if len(text) > MAX_ID:
+        return storable_id(text), RecordFailure(
+            FailureKind.CONTRACT_DRIFT,
+            f"The source record's id is {len(text):,} characters long; at most {MAX_ID} are kept.",
+        )
+    return text, None
 
-    With ``payload`` (an operator's corrected payload) the transform step is skipped.
-    Idempotent: an unchanged payload for a linked record is skipped, and creates carry an
-    idempotency key derived from the payload.
-    """
-    started = time.monotonic()
-    source_id = str(record.get("id") or "") if isinstance(record, dict) else ""
-    state = _Attempt(source_id=source_id, started=started)
-    # An operator's payload was not read from the source: keep the snapshot we have.
-    snapshot = record if payload is None else {}
+
+def process_record(ctx: FlowContext, record: Record) -> Result:
+    """Take one source record through the whole path, holding its lock, and say how it ended.
+
+    Idempotent: an unchanged payload for a linked record is skipped, creates carry an
+    idempotency key derived from the payload, and a create whose answer was lost is found in
+    the target before creating again."""
+    source_id, drift = source_id_of(record)
+    with record_lock(ctx.flow.pk, source_id):
+        return _process_locked(ctx, record, source_id, drift)
+
+
+def _process_locked(
+    ctx: FlowContext, record: Record, source_id: str, drift: RecordFailure | None
+) -> Result:
+    state = _Attempt(source_id=source_id, started=time.monotonic())
+    snapshot = record if isinstance(record, dict) else {"value": record}
     try:
-        if not isinstance(record, dict):
-            raise RecordFailure(
-                FailureKind.CONTRACT_DRIFT,
-                f"The source sent a {type(record).__name__} where a record was expected.",
-            )
-        if not source_id:
-            raise RecordFailure(FailureKind.CONTRACT_DRIFT, "The source record has no 'id'.")
-        if payload is None:
-            payload = transform_record(ctx.rules, record)
-        state.payload = payload
-        errors = payload_errors(ctx.schema_fields, payload)
+        if drift is not None:
+            raise drift
+        state.link = RecordLink.objects.for_record(ctx.flow, source_id).first()
+        if state.link is not None:
+            state.action, state.target_id = Action.UPDATE, state.link.target_id
+        transformed = _transform(ctx, state, record)
+        payload = transformed.payload
+        state.payload, state.corrected = payload, transformed.corrected
+        errors = unsendable_values(payload)
+        for name, messages in payload_errors(ctx.schema_fields, payload).items():
+            errors.setdefault(name, messages)
         if errors:
             raise RecordFailure(
                 FailureKind.INVALID,
                 f"Not a valid {ctx.flow.data_class.label.lower()}. {describe_field_errors(errors)}",
                 field_errors=errors,
             )
-        outcome = _identify_and_load(ctx, state, payload)
+        return _identify_and_load(ctx, state, record, payload)
     except RecordFailure as failure:
         _record_failure(ctx.scope, state, failure, source_record=snapshot)
         if failure.stops_run:
             raise TargetUnavailable(failure.reason, record_failed=True) from None
-        return Outcome.FAILED
+        return Result(state.action, Outcome.FAILED)
     except Exception as exc:
         logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
         _record_failure(ctx.scope, state, failure, source_record=snapshot)
         raise RunAborted(f"Record {source_id}: {failure.reason}", record_failed=True) from exc
-    return outcome
 
 
 def link_record(ctx: FlowContext, source_id: str, target_id: str) -> None:
     """Link a source record to a target record a person says is the same one, as a successful
     attempt with the action ``link``. The link carries no payload hash, so the next attempt
-    writes the source's fields to it (ownership rules still apply)."""
-    state = _Attempt(
-        source_id, time.monotonic(), action=AuditEntry.Action.LINK, target_id=target_id
-    )
-    _record_success(ctx, state, "", AuditEntry.Outcome.SUCCEEDED)
+    writes the source's fields to it (ownership rules still apply). The caller holds the
+    record's lock."""
+    state = _Attempt(source_id, time.monotonic(), action=Action.LINK, target_id=target_id)
+    state.link = RecordLink.objects.for_record(ctx.flow, source_id).first()
+    _record_success(ctx, state, "", Outcome.SUCCEEDED)
 
 
-def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> str:
+def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> Result:
     """Record a failure met before the pipeline could start, e.g. an unreadable source record."""
-    _record_failure(scope, _Attempt(source_id, time.monotonic()), failure, source_record={})
-    return Outcome.FAILED
+    state = _Attempt(source_id, time.monotonic())
+    _record_failure(scope, state, failure, source_record={})
+    return Result(state.action, Outcome.FAILED)
+
+
+def find_lost_create(ctx: FlowContext, source_id: str) -> str | None:
+    """The target id of a record an earlier create of ``source_id`` made although its answer
+    never came back (a timeout, a dropped connection, retries spent), or None. Looked up by
+    the idempotency keys those attempts sent."""
+    keys = (
+        AuditEntry.objects.filter(
+            flow=ctx.flow,
+            source_id=source_id,
+            action=Action.CREATE,
+            outcome=Outcome.FAILED,
+            failure_kind__in=UNCERTAIN_CREATE_KINDS,
+        )
+        .exclude(idempotency_key="")
+        .values_list("idempotency_key", flat=True)
+        .distinct()
+    )
+    for key in keys:
+        found = ctx.target.find_created(ctx.flow.target_resource, key)
+        if isinstance(found, dict) and found.get("id") not in (None, ""):
+            return str(found["id"])
+    return None
 
 
 @dataclass
@@ -187,53 +310,191 @@ class _Attempt:
     source_id: str
     started: float
     payload: dict[str, Any] | None = None
-    action: str = AuditEntry.Action.CREATE
+    action: str = Action.CREATE
     target_id: str = ""
     attempt: int = 1
     link: RecordLink | None = None
+    idempotency_key: str = ""
+    sent: dict[str, Any] | None = None
+    withheld: dict[str, str] = field(default_factory=dict)
+    corrected: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _identify_and_load(ctx: FlowContext, state: _Attempt, payload: dict[str, Any]) -> str:
+def _transform(ctx: FlowContext, state: _Attempt, record: Record) -> Transformed:
+    corrections = {}
+    if ctx.has_corrections:
+        live = Correction.objects.filter(flow=ctx.flow, source_id=state.source_id, retired_at=None)
+        corrections = {
+            c.target_field: KeptCorrection(c.target_field, c.source_value, c.value) for c in live
+        }
+    transformed = transform_record(ctx.rules, record, corrections)
+    if transformed.outdated:
+        # The source's own value changed since the fix: from now on the source is right.
+        for name, new_value in transformed.outdated.items():
+            Correction.objects.filter(
+                flow=ctx.flow, source_id=state.source_id, target_field=name, retired_at=None
+            ).update(
+                retired_at=timezone.now(),
+                retired_reason=storable_text(
+                    f"{ctx.flow.source_system} now sends {new_value!r}.", 300
+                ),
+            )
+    return transformed
+
+
+def _identify_and_load(
+    ctx: FlowContext, state: _Attempt, record: Record, payload: dict[str, Any]
+) -> Result:
     flow = ctx.flow
-    link = RecordLink.objects.filter(
-        data_class=flow.data_class,
-        source_system=flow.source_system,
-        source_id=state.source_id,
-        target_system=flow.target_system,
-    ).first()
     digest = payload_hash(payload)
-    state.link = link
-    if link is not None:
-        state.action, state.target_id = AuditEntry.Action.UPDATE, link.target_id
-        if link.payload_hash == digest:
-            state.action = AuditEntry.Action.SKIP
-            _record_success(ctx, state, digest, AuditEntry.Outcome.SKIPPED)
-            return Outcome.SKIPPED
-    if flow.stage == Flow.Stage.DRY_RUN:
-        _record_success(ctx, state, digest, AuditEntry.Outcome.DRY_RUN)
-        return Outcome.DRY_RUN
+    if state.link is not None and state.link.payload_hash == digest:
+        state.action = Action.SKIP
+        _record_success(ctx, state, digest, Outcome.SKIPPED)
+        return Result(state.action, Outcome.SKIPPED)
+    if not flow.writes_to_target:
+        # The whole path but the write: what would be sent, and what would be withheld.
+        state.sent = payload
+        if state.link is not None:
+            state.sent = _merge_by_ownership(ctx, state, record, payload)
+        _record_success(ctx, state, digest, Outcome.DRY_RUN)
+        return Result(state.action, Outcome.DRY_RUN)
 
-    if link is not None:
-        # Fields the target system owns are never overwritten from here.
-        body = {k: v for k, v in payload.items() if k not in ctx.target_owned_fields}
-        _load(ctx, state, lambda: ctx.target.update(flow.target_resource, link.target_id, body))
-        _record_success(ctx, state, digest, AuditEntry.Outcome.SUCCEEDED)
-        return Outcome.UPDATED
+    if state.link is None:
+        found = find_lost_create(ctx, state.source_id)
+        if found is not None:
+            # An earlier create did land: link to it, then bring it up to date.
+            _record_success(
+                ctx,
+                _Attempt(state.source_id, time.monotonic(), action=Action.LINK, target_id=found),
+                "",
+                Outcome.SUCCEEDED,
+            )
+            state.link = RecordLink.objects.for_record(flow, state.source_id).get()
+            state.action, state.target_id = Action.UPDATE, found
 
-    key = hashlib.sha256(f"{flow.pk}:{state.source_id}:{digest}".encode()).hexdigest()
+    if state.link is not None:
+        body = _merge_by_ownership(ctx, state, record, payload)
+        state.sent = body
+        if body:
+            _load(
+                ctx, state, lambda: ctx.target.update(flow.target_resource, state.target_id, body)
+            )
+        _record_success(ctx, state, digest, Outcome.SUCCEEDED)
+        return Result(state.action, Outcome.SUCCEEDED)
+
+    state.idempotency_key = hashlib.sha256(
+        f"{flow.pk}:{state.source_id}:{digest}".encode()
+    ).hexdigest()
+    state.sent = payload
     stored = _load(
-        ctx, state, lambda: ctx.target.create(flow.target_resource, payload, idempotency_key=key)
+        ctx,
+        state,
+        lambda: ctx.target.create(
+            flow.target_resource, payload, idempotency_key=state.idempotency_key
+        ),
     )
+    state.target_id = _target_id_of(ctx, stored)
+    _record_success(ctx, state, digest, Outcome.SUCCEEDED)
+    return Result(state.action, Outcome.SUCCEEDED)
+
+
+def _target_id_of(ctx: FlowContext, stored: Any) -> str:
     target_id = stored.get("id") if isinstance(stored, dict) else None
-    if not target_id:
+    if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
         raise RecordFailure(
             FailureKind.TARGET_REJECTED,
-            "The target accepted the record but did not say its id.",
+            f"{ctx.flow.target_system} accepted the record but did not say its id.",
             target_response=stored,
         )
-    state.target_id = str(target_id)
-    _record_success(ctx, state, digest, AuditEntry.Outcome.SUCCEEDED)
-    return Outcome.CREATED
+    text = str(target_id)
+    if len(text) > MAX_ID or unsendable_values({"id": text}):
+        raise RecordFailure(
+            FailureKind.TARGET_REJECTED,
+            f"{ctx.flow.target_system} accepted the record under an id that cannot be kept "
+            f"({storable_text(text, 80)!r}); link it by hand once the target's id is usable.",
+            target_response=stored,
+        )
+    return text
+
+
+def _merge_by_ownership(
+    ctx: FlowContext, state: _Attempt, record: Record, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """What an update sends: fields the target system owns (per field, else for the whole
+    data class) are withheld; for the rest the field's conflict rule decides: source wins,
+    owner wins, newest wins by the systems' ``updated_at``, or ask a person (a ``conflict``
+    item showing both values). A value an operator corrected is a person's decision."""
+    flow = ctx.flow
+    target, source = flow.target_system, flow.source_system
+    body: dict[str, Any] = {}
+    conflicts: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for name, value in payload.items():
+        owner = ctx.owner_of(name)
+        if owner == target.pk:
+            state.withheld[name] = f"{target} owns {flow.data_class.name}.{name}."
+            continue
+        rule = ctx.rules_by_target.get(name)
+        conflict_rule = rule.conflict_rule if rule else FieldRule.ConflictRule.SOURCE_WINS
+        # Source wins; owner wins once the target's ownership is out of the way (the source
+        # owns it, or nobody does); and a value an operator corrected is a person's decision.
+        if name in state.corrected or conflict_rule not in (
+            FieldRule.ConflictRule.NEWEST_WINS,
+            FieldRule.ConflictRule.ASK,
+        ):
+            body[name] = value
+            continue
+        if current is None:
+            current = _load(
+                ctx, state, lambda: ctx.target.get(flow.target_resource, state.target_id)
+            )
+            current = current if isinstance(current, dict) else {}
+        theirs = current.get(name)
+        if is_blank(theirs) or theirs == value:
+            body[name] = value
+        elif conflict_rule == FieldRule.ConflictRule.NEWEST_WINS:
+            if _is_newer(current.get("updated_at"), record.get("updated_at")):
+                state.withheld[name] = (
+                    f"{target}'s value is newer ({current.get('updated_at')} after "
+                    f"{record.get('updated_at')}): newest wins."
+                )
+            else:
+                body[name] = value
+        else:
+            conflicts[name] = {"source": value, "target": theirs}
+    if conflicts:
+        disagreements = {
+            name: [f"{source} says {pair['source']!r}; {target} has {pair['target']!r}."]
+            for name, pair in conflicts.items()
+        }
+        raise RecordFailure(
+            FailureKind.CONFLICT,
+            f"{source} and {target} disagree, and the field map asks a person to decide. "
+            + describe_field_errors(disagreements),
+            field_errors=disagreements,
+            target_response={"conflicts": conflicts},
+        )
+    return body
+
+
+def _is_newer(theirs: Any, ours: Any) -> bool:
+    """Whether the target's timestamp is later than the source's; unknown is not newer."""
+    their_moment, our_moment = _moment(theirs), _moment(ours)
+    if their_moment is None or our_moment is None:
+        return False
+    return their_moment > our_moment
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_datetime(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.UTC)
+    return moment
 
 
 def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
@@ -257,7 +518,7 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
             _write_audit(
                 ctx.scope,
                 state,
-                AuditEntry.Outcome.FAILED,
+                Outcome.FAILED,
                 failure_kind="transient",
                 failure_reason=exc.message,
             )
@@ -304,21 +565,19 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
 def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str) -> None:
     flow = ctx.flow
     with transaction.atomic():
-        if outcome == AuditEntry.Outcome.SUCCEEDED and state.link is not None:
+        if outcome == Outcome.SUCCEEDED and state.link is not None:
             state.link.flow, state.link.payload_hash = flow, digest
-            state.link.save(update_fields=["flow", "payload_hash", "updated_at"])
-        elif outcome == AuditEntry.Outcome.SUCCEEDED:
-            # update_or_create, not create: a retry of this record may have linked it while
-            # the target was answering us; both wrote the same target record (idempotency key).
-            RecordLink.objects.update_or_create(
-                data_class=flow.data_class,
-                source_system=flow.source_system,
-                source_id=state.source_id,
-                target_system=flow.target_system,
-                defaults={"flow": flow, "target_id": state.target_id, "payload_hash": digest},
+            state.link.target_id = state.target_id
+            state.link.save(update_fields=["flow", "target_id", "payload_hash", "updated_at"])
+        elif outcome == Outcome.SUCCEEDED:
+            state.link = RecordLink.objects.create(
+                flow=flow,
+                **RecordLink.natural_key_of(flow, state.source_id),
+                target_id=state.target_id,
+                payload_hash=digest,
             )
         entry = _write_audit(ctx.scope, state, outcome)
-        if outcome in (AuditEntry.Outcome.SUCCEEDED, AuditEntry.Outcome.SKIPPED):
+        if outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED):
             record_synced.send(
                 sender=Flow,
                 flow=flow,
@@ -329,26 +588,56 @@ def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str
 
 
 def _record_failure(
-    scope: AuditScope, state: _Attempt, failure: RecordFailure, *, source_record: Record
+    scope: AuditScope, state: _Attempt, failure: RecordFailure, *, source_record: Any
 ) -> None:
-    with transaction.atomic():
-        entry = _write_audit(
-            scope,
-            state,
-            AuditEntry.Outcome.FAILED,
-            failure_kind=failure.kind,
-            failure_reason=failure.reason,
-            field_errors=failure.field_errors,
+    """Write the failed attempt and announce it. Cannot fail on what the source sent: every
+    value is made storable first, and if the database still refuses, a bare failure that
+    names the record and the kind is written instead."""
+    try:
+        with transaction.atomic():
+            _announce_failure(scope, state, failure, source_record)
+    except DatabaseError as exc:
+        logger.exception("Could not record the failure of %s in full", state.source_id)
+        bare = RecordFailure(
+            failure.kind,
+            f"{storable_text(failure.reason, 500)} (Recorded without its details: the "
+            f"database refused them: {exc.__class__.__name__}.)",
         )
-        record_failed.send(
-            sender=Flow,
-            flow=scope.flow,
-            source_id=state.source_id,
-            failure=failure,
-            source_record=redact(source_record),
-            payload=redact(state.payload) if state.payload is not None else None,
-            audit_entry=entry,
-        )
+        state.payload, state.sent, state.withheld, state.corrected = None, None, {}, {}
+        with transaction.atomic():
+            _announce_failure(scope, state, bare, {})
+
+
+def _announce_failure(
+    scope: AuditScope, state: _Attempt, failure: RecordFailure, source_record: Any
+) -> None:
+    clean = RecordFailure(
+        failure.kind,
+        storable_text(failure.reason),
+        field_errors=storable(failure.field_errors),
+        target_response=storable(failure.target_response),
+        existing_target_id=storable_id(failure.existing_target_id),
+        stops_run=failure.stops_run,
+    )
+    entry = _write_audit(
+        scope,
+        state,
+        Outcome.FAILED,
+        failure_kind=clean.kind,
+        failure_reason=clean.reason,
+        field_errors=clean.field_errors,
+    )
+    snapshot = source_record if isinstance(source_record, dict) else {}
+    payload = state.payload
+    record_failed.send(
+        sender=Flow,
+        flow=scope.flow,
+        source_id=state.source_id,
+        failure=clean,
+        source_record=storable(mask_payload(snapshot, scope.sensitive_source)),
+        payload=storable(mask_payload(payload, scope.sensitive)) if payload is not None else None,
+        audit_entry=entry,
+    )
 
 
 def _write_audit(
@@ -360,6 +649,7 @@ def _write_audit(
     failure_reason: str = "",
     field_errors: dict | None = None,
 ) -> AuditEntry:
+    shown = state.sent if state.sent is not None else state.payload
     return AuditEntry.objects.create(
         flow=scope.flow,
         run=scope.run,
@@ -367,12 +657,29 @@ def _write_audit(
         target_id=state.target_id,
         action=state.action,
         payload_version=scope.version,
-        payload=redact(state.payload or {}),
+        payload=storable(mask_payload(shown or {}, scope.sensitive)),
+        withheld=storable(state.withheld),
+        corrected=storable(
+            {
+                name: {k: (MASK if name in scope.sensitive else v) for k, v in change.items()}
+                for name, change in state.corrected.items()
+            }
+        ),
+        idempotency_key=state.idempotency_key,
         outcome=outcome,
         failure_kind=failure_kind,
         failure_reason=failure_reason,
-        field_errors=field_errors or {},
+        field_errors=storable(field_errors or {}),
         attempt=state.attempt,
         actor=scope.actor,
         duration_ms=int((time.monotonic() - state.started) * 1000),
     )
+
+
+def position_moment(updated_at: str) -> datetime | None:
+    """The moment a source's ``updated_at`` names, for the flow's cursor; None if unparsable."""
+    return _moment(updated_at)
+
+
+def record_source_value(record: Record, rule: FieldRule) -> Any:
+    return get_path(record, rule.source_path)

@@ -1,5 +1,6 @@
 from django.db.models import Count, Q, QuerySet
 
+from .failures import NEEDS_ATTENTION
 from .models import Flow, SyncRun
 
 
@@ -9,7 +10,7 @@ def flow_overview() -> QuerySet[Flow]:
     ).annotate(
         open_items=Count(
             "review_items",
-            filter=Q(review_items__status__in=["open", "in_progress", "retrying"]),
+            filter=Q(review_items__status__in=NEEDS_ATTENTION),
         )
     )
 
@@ -20,7 +21,7 @@ def failures_needing_attention() -> list[dict]:
     from .failures import FailureKind
 
     counts = (
-        Flow.objects.filter(review_items__status__in=["open", "in_progress", "retrying"])
+        Flow.objects.filter(review_items__status__in=NEEDS_ATTENTION)
         .values("review_items__kind")
         .annotate(count=Count("review_items"))
         .order_by("-count", "review_items__kind")

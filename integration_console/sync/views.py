@@ -48,6 +48,10 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("sync.add_syncrun", raise_exception=True)
 def run_start(request: HttpRequest, flow_id: int) -> HttpResponse:
     flow = get_object_or_404(Flow, pk=flow_id)
-    run = services.sync_run_start(flow=flow, triggered_by=f"user:{request.user.get_username()}")
+    try:
+        run = services.sync_run_start(flow=flow, triggered_by=f"user:{request.user.get_username()}")
+    except services.RunNotQueued as exc:
+        messages.error(request, f"{flow} could not be started: {exc} Nothing was run.")
+        return redirect("sync:overview")
     messages.success(request, f"Run #{run.pk} of {flow} queued.")
     return redirect("sync:run_detail", pk=run.pk)

@@ -7,6 +7,7 @@ import respx
 from connectors.errors import (
     AlreadyExistsError,
     AuthenticationError,
+    ConnectorError,
     NotFoundError,
     RejectedError,
     TransientError,
@@ -70,12 +71,25 @@ def test_401_is_an_authentication_error_and_404_not_found(connector):
         erp.get("customers", "E-2")
 
 
-def test_pages_are_followed_until_next_is_empty(connector):
+def test_pages_are_read_by_keyset_after_the_last_record_of_the_page(connector):
     erp, mock = connector
     route = mock.get("/customers")
+    first = [{"id": "1", "updated_at": "2026-01-01T00:00:00Z"}, {"id": "2", "updated_at": "T2"}]
     route.side_effect = [
-        httpx.Response(200, json={"results": [{"id": "1"}, {"id": "2"}], "next": 2}),
-        httpx.Response(200, json={"results": [{"id": "3"}], "next": None}),
+        httpx.Response(200, json={"results": first}),
+        httpx.Response(200, json={"results": [{"id": "3", "updated_at": "T3"}]}),
     ]
     assert [r["id"] for r in erp.iter_records("customers", page_size=2)] == ["1", "2", "3"]
-    assert route.calls[1].request.url.params["page"] == "2"
+    assert "updated_since" not in route.calls[0].request.url.params
+    assert dict(route.calls[1].request.url.params) == {
+        "page_size": "2",
+        "updated_since": "T2",
+        "after_id": "2",
+    }
+
+
+def test_a_full_page_ending_in_a_record_without_updated_at_cannot_be_paged_past(connector):
+    erp, mock = connector
+    mock.get("/customers").respond(200, json={"results": [{"id": "1"}, {"id": "2"}]})
+    with pytest.raises(ConnectorError, match="cannot page past"):
+        list(erp.iter_records("customers", page_size=2))

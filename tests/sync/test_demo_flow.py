@@ -42,7 +42,7 @@ def test_demo_run_creates_every_good_contact_and_queues_each_bad_one(
 ):
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
-    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.status == SyncRun.Status.SUCCEEDED_WITH_FAILURES
     assert (
         run.read_count,
         run.created_count,
@@ -154,10 +154,10 @@ def test_a_bug_fails_the_run_loudly_and_queues_the_record(
 
     original = pipeline.transform_record
 
-    def broken(rules, record):
+    def broken(rules, record, corrections=None):
         if record["id"] == "C-0002":
             raise ZeroDivisionError("division by zero")
-        return original(rules, record)
+        return original(rules, record, corrections)
 
     monkeypatch.setattr(pipeline, "transform_record", broken)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)

@@ -14,15 +14,17 @@ def test_dotted_paths_reach_nested_values():
     assert get_path({"address": None}, "address.city") is None
 
 
+@pytest.mark.django_db
 def test_rules_build_the_target_payload():
     rules = [
         rule("first_name", "given_name", "trim"),
         rule("country", "country_code", "country_iso"),
     ]
     record = {"first_name": "  Anna ", "country": "Germany", "ignored": "x"}
-    assert transform_record(rules, record) == {"given_name": "Anna", "country_code": "DE"}
+    assert transform_record(rules, record).payload == {"given_name": "Anna", "country_code": "DE"}
 
 
+@pytest.mark.django_db  # country_iso reads the alias table
 def test_every_failing_field_is_reported_at_once_as_a_mapping_error():
     rules = [
         rule("country", "country_code", "country_iso"),
@@ -34,3 +36,10 @@ def test_every_failing_field_is_reported_at_once_as_a_mapping_error():
     assert failure.kind == FailureKind.MAPPING_ERROR
     assert set(failure.field_errors) == {"country_code", "family_name"}
     assert "Atlantis" in failure.field_errors["country_code"][0]
+
+
+@pytest.mark.django_db
+def test_an_empty_optional_field_is_left_out_rather_than_sent_as_null():
+    rules = [rule("first_name", "given_name", "trim"), rule("phone", "phone", "empty_to_none")]
+    payload = transform_record(rules, {"first_name": "Anna", "phone": "  "}).payload
+    assert payload == {"given_name": "Anna"}

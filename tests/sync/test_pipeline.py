@@ -3,7 +3,8 @@
 import pytest
 
 from connectors.errors import RejectedError
-from integration_console.sync.pipeline import Outcome, load_context, process_record
+from integration_console.sync.models import AuditEntry
+from integration_console.sync.pipeline import load_context, process_record
 from review_queue.models import ReviewItem
 
 pytestmark = pytest.mark.django_db
@@ -41,19 +42,25 @@ def context(demo_flow):
 
 @pytest.mark.parametrize("garbage", ["C-0001", None, ["C-0001"]])
 def test_something_that_is_not_a_record_becomes_contract_drift(context, garbage):
-    assert process_record(context(MemoryTarget()), garbage) == Outcome.FAILED
+    assert process_record(context(MemoryTarget()), garbage).outcome == AuditEntry.Outcome.FAILED
     item = ReviewItem.objects.get()
     assert item.kind == "contract_drift"
 
 
 def test_a_record_without_id_becomes_contract_drift(context):
-    assert process_record(context(MemoryTarget()), {**GOOD, "id": ""}) == Outcome.FAILED
+    assert (
+        process_record(context(MemoryTarget()), {**GOOD, "id": ""}).outcome
+        == AuditEntry.Outcome.FAILED
+    )
     assert ReviewItem.objects.get().reason == "The source record has no 'id'."
 
 
 def test_a_country_the_target_does_not_serve_is_invalid_before_anything_is_sent(context):
     target = MemoryTarget()
-    assert process_record(context(target), {**GOOD, "country": "Portugal"}) == Outcome.FAILED
+    assert (
+        process_record(context(target), {**GOOD, "country": "Portugal"}).outcome
+        == AuditEntry.Outcome.FAILED
+    )
     assert target.created == []
     assert ReviewItem.objects.get().field_errors.keys() == {"country_code"}
 
@@ -61,7 +68,7 @@ def test_a_country_the_target_does_not_serve_is_invalid_before_anything_is_sent(
 def test_a_rejection_without_field_errors_keeps_the_targets_message(context):
     target = MemoryTarget(fail_with=RejectedError("POST customers: 400 Bad Request.", status=400))
     record = {**GOOD, "country": "Germany"}
-    assert process_record(context(target), record) == Outcome.FAILED
+    assert process_record(context(target), record).outcome == AuditEntry.Outcome.FAILED
     item = ReviewItem.objects.get()
     assert item.reason == (
         "Simulated ERP rejected the record (HTTP 400). POST customers: 400 Bad Request."

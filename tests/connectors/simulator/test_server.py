@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,8 +10,8 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
+from connectors.simulator.runner import RunningSimulator, start_simulator
 from connectors.simulator.server import make_server
-from connectors.simulator.testing import RunningSimulator, start_simulator
 from connectors.simulator.world import Record, World
 
 TOKEN = "s3cret"
@@ -319,6 +320,41 @@ def test_injected_fault_carries_retry_after(client: httpx.Client) -> None:
     assert response.headers["retry-after"] == "2"
 
 
+def test_a_fault_after_the_write_loses_the_answer_of_a_create_that_landed(
+    client: httpx.Client,
+) -> None:
+    fault = {"system": "erp", "status": 504, "count": 1, "after_write": True}
+    client.post("/_control/faults", json=fault)
+    body = {
+        "given_name": "Lost",
+        "family_name": "Answer",
+        "email": "lost.answer@example.com",
+        "country_code": "DE",
+    }
+
+    lost = client.post("/erp/api/customers", json=body, headers={"Idempotency-Key": "k-1"})
+    found = client.get("/erp/api/customers", params={"idempotency_key": "k-1"}).json()
+
+    assert lost.status_code == 504
+    assert [c["email"] for c in found["results"]] == ["lost.answer@example.com"]
+    assert client.get("/erp/api/customers", params={"idempotency_key": "k-2"}).json() == {
+        "results": [],
+        "count": 0,
+    }
+
+
+def test_a_keyset_read_starts_strictly_after_the_given_record(client: httpx.Client) -> None:
+    everyone = client.get("/crm/api/contacts", params={"page_size": 200}).json()["results"]
+    tenth = everyone[9]
+
+    after = client.get(
+        "/crm/api/contacts",
+        params={"page_size": 200, "updated_since": tenth["updated_at"], "after_id": tenth["id"]},
+    ).json()["results"]
+
+    assert after == everyone[10:]
+
+
 def test_injected_fault_spares_the_other_system(client: httpx.Client) -> None:
     client.post("/_control/faults", json={"system": "erp", "status": 503, "count": 1})
 
@@ -336,6 +372,44 @@ def test_injected_fault_spares_the_other_system(client: httpx.Client) -> None:
 )
 def test_nonsense_fault_is_a_bad_request(client: httpx.Client, fault: dict) -> None:
     assert client.post("/_control/faults", json=fault).status_code == 400
+
+
+def elapsed(client: httpx.Client, path: str) -> float:
+    started = time.monotonic()
+    client.get(path).raise_for_status()
+    return time.monotonic() - started
+
+
+def test_latency_slows_every_request_to_that_system_only(client: httpx.Client) -> None:
+    response = client.post("/_control/latency", json={"system": "erp", "seconds": 0.4})
+
+    assert response.json() == {"system": "erp", "seconds": 0.4}
+    assert elapsed(client, "/erp/api/customers") >= 0.4
+    assert elapsed(client, "/erp/api/customers/E-10001") >= 0.4
+    assert elapsed(client, "/crm/api/contacts") < 0.4
+
+
+def test_reset_takes_the_latency_away(client: httpx.Client) -> None:
+    client.post("/_control/latency", json={"system": "crm", "seconds": 0.4})
+
+    client.post("/_control/reset")
+
+    assert elapsed(client, "/crm/api/contacts") < 0.4
+
+
+@pytest.mark.parametrize(
+    "latency",
+    [
+        {"system": "sap", "seconds": 0.1},
+        {"system": "erp"},
+        {"system": "erp", "seconds": -0.1},
+        {"system": "erp", "seconds": 11},
+        {"system": "erp", "seconds": "0.1"},
+        {"system": "erp", "seconds": True},
+    ],
+)
+def test_nonsense_latency_is_a_bad_request(client: httpx.Client, latency: dict) -> None:
+    assert client.post("/_control/latency", json=latency).status_code == 400
 
 
 def test_stats_count_records_and_requests(client: httpx.Client) -> None:

@@ -405,3 +405,20 @@ def test_fault_answers_the_next_count_requests_only(world: World) -> None:
 
     assert [f.status if f else None for f in taken] == [503, 503, None]
     assert world.take_fault("crm") is None
+
+
+# --- latency ------------------------------------------------------------------------------
+
+
+def test_latency_is_set_per_system(world: World) -> None:
+    world.set_latency("erp", 0.02)
+
+    assert (world.latency("erp"), world.latency("crm")) == (0.02, 0.0)
+
+
+def test_reset_takes_the_latency_away(world: World) -> None:
+    world.set_latency("erp", 0.02)
+
+    world.reset()
+
+    assert world.latency("erp") == 0.0

@@ -1,0 +1,39 @@
+"""The sync app's services: runs (runs.py) and work on single records (records.py)."""
+
+from .records import (
+    LinkRefused,
+    corrections_keep,
+    record_corrections,
+    record_link_lost_create,
+    record_link_to_target,
+    record_retry,
+    stage_refusal,
+)
+from .runs import (
+    RunNotQueued,
+    counter_for,
+    flow_context,
+    flows_start_due,
+    sync_run_execute_chunk,
+    sync_run_start,
+    sync_run_wait,
+    sync_runs_recover,
+)
+
+__all__ = [
+    "LinkRefused",
+    "RunNotQueued",
+    "corrections_keep",
+    "counter_for",
+    "flow_context",
+    "flows_start_due",
+    "record_corrections",
+    "record_link_lost_create",
+    "record_link_to_target",
+    "record_retry",
+    "stage_refusal",
+    "sync_run_execute_chunk",
+    "sync_run_start",
+    "sync_run_wait",
+    "sync_runs_recover",
+]
