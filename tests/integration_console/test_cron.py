@@ -3,13 +3,17 @@
 from redis import Redis
 from rq.cron import CronScheduler
 
-from integration_console.sync.jobs import start_due_flows
+from integration_console.sync.jobs import recover_sync_runs, start_due_flows
 from review_queue.jobs import prune_by_retention
 
 
-def test_the_cron_module_schedules_due_flows_every_minute_and_retention_daily():
+def test_the_cron_module_recovers_runs_and_starts_due_flows_every_minute_and_prunes_daily():
     # A Redis client connects on first use; loading the module never uses it.
     scheduler = CronScheduler(connection=Redis())
     scheduler.load_config_from_file("integration_console.cron")
     schedules = {job.func: job.cron for job in scheduler.get_jobs()}
-    assert schedules == {start_due_flows: "* * * * *", prune_by_retention: "17 3 * * *"}
+    assert schedules == {
+        recover_sync_runs: "* * * * *",
+        start_due_flows: "* * * * *",
+        prune_by_retention: "17 3 * * *",
+    }
