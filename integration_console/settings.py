@@ -170,9 +170,10 @@ SYNC_CHUNK_SECONDS = float(os.environ.get("SYNC_CHUNK_SECONDS", "120"))
 # The process running a chunk proves it is alive this often (and saves where it stands).
 SYNC_HEARTBEAT_EVERY = float(os.environ.get("SYNC_HEARTBEAT_EVERY", "5"))
 # A running run whose heartbeat is older than this is taken over by sync_runs_recover (every
-# minute, from RQ's cron) and resumed where it stands. One record's attempts (timeouts and
-# backoff included) must fit well inside it.
-SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "90"))
+# minute, from RQ's cron) and resumed where it stands: a dead worker's run goes on within two
+# minutes. A chunk beats between records and between one record's attempts, so this must only
+# exceed one request's timeout (a system's timeout_seconds) by a good margin.
+SYNC_RUN_STALE_AFTER = int(os.environ.get("SYNC_RUN_STALE_AFTER", "60"))
 # A queued run that no worker has claimed for this long, and whose RQ job is gone, is queued
 # again.
 SYNC_RUN_QUEUED_STALE_AFTER = int(os.environ.get("SYNC_RUN_QUEUED_STALE_AFTER", "120"))

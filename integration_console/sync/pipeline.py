@@ -69,6 +69,11 @@ class NoActiveVersion(RunAborted):
     """The flow's field map has no approved version to transform with."""
 
 
+class RecordInterrupted(Exception):
+    """Work on a record was stopped from outside (its run was taken over by another worker):
+    nothing more is recorded for it here; the new owner processes it again."""
+
+
 class StageForbidsWrite(Exception):
     """Something tried to write to the target of a flow whose stage writes nothing."""
 
@@ -130,6 +135,9 @@ class FlowContext:
     target: Connector
     has_corrections: bool = False
     sleep: Callable[[float], None] = time.sleep
+    # Called while one record waits between attempts, so that a slow target does not make a
+    # live run look abandoned; a run's chunk sets it to its heartbeat.
+    heartbeat: Callable[[], None] = lambda: None
     unreachable_in_a_row: int = 0
     rules_by_target: dict[str, FieldRule] = field(default_factory=dict)
 
@@ -258,6 +266,8 @@ def _process_locked(
         if failure.stops_run:
             raise TargetUnavailable(failure.reason, record_failed=True) from None
         return Result(state.action, Outcome.FAILED)
+    except RecordInterrupted:
+        raise
     except Exception as exc:
         logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
@@ -525,6 +535,7 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
             delay = (
                 exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (state.attempt - 1)
             )
+            ctx.heartbeat()
             ctx.sleep(min(delay, MAX_BACKOFF_SECONDS))
             state.attempt += 1
         except AlreadyExistsError as exc:

@@ -189,3 +189,31 @@ def _moment(text):
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_run_taken_over_while_a_record_waits_to_retry_stops_without_blaming_the_record(
+    demo_flow, simulator, settings, in_process_jobs, monkeypatch, django_capture_on_commit_callbacks
+):
+    import httpx
+
+    from connectors.rest.client import RestConnector
+    from review_queue.models import ReviewItem
+
+    settings.SYNC_HEARTBEAT_EVERY = 0
+    httpx.post(
+        f"{simulator.base_url}/_control/faults",
+        json={"system": "erp", "status": 503, "count": 1, "retry_after": 0},
+    ).raise_for_status()
+    original = RestConnector.create
+
+    def taken_over_meanwhile(self, *args, **kwargs):
+        SyncRun.objects.update(claim_token="someone-else")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RestConnector, "create", taken_over_meanwhile)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_run_start(flow=demo_flow, triggered_by="test")
+    run.refresh_from_db()
+
+    assert (run.status, run.claim_token) == (SyncRun.Status.RUNNING, "someone-else")
+    assert not ReviewItem.objects.filter(kind="internal_error").exists()

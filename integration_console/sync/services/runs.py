@@ -24,6 +24,7 @@ from ..dispatch import JobNotQueued, enqueue_job, job_is_pending
 from ..models import AuditEntry, Flow, SyncRun
 from ..pipeline import (
     FlowContext,
+    RecordInterrupted,
     Result,
     RunAborted,
     load_context,
@@ -161,7 +162,7 @@ def sync_run_execute_chunk(*, run_id: int, token: str = "") -> SyncRun:
     return _ChunkExecution(run, token).execute()
 
 
-class ClaimLost(Exception):
+class ClaimLost(RecordInterrupted):
     """Someone else owns the run now (it was taken over as abandoned): stop writing to it."""
 
 
@@ -180,6 +181,7 @@ class _ChunkExecution:
                     # The run names the version it used, pinned by its first chunk.
                     run.field_map_version = ctx.scope.version
                     self._save(["field_map_version"])
+                ctx.heartbeat = self._beat_if_due
                 more = self._process_records(ctx)
         except ClaimLost:
             logger.warning("Run %s was taken over; this worker stops writing to it.", run.pk)
@@ -229,8 +231,7 @@ class _ChunkExecution:
                     setattr(run, counter_for(result), getattr(run, counter_for(result)) + 1)
                 self._advance(record)
                 done += 1
-                if time.monotonic() - self.last_beat >= settings.SYNC_HEARTBEAT_EVERY:
-                    self._save([])
+                self._beat_if_due()
             return False
         finally:
             records.close()
@@ -251,6 +252,10 @@ class _ChunkExecution:
         if moment is not None:
             self.run.position_updated_at = moment
             self.run.position_source_id = position.record_id
+
+    def _beat_if_due(self) -> None:
+        if time.monotonic() - self.last_beat >= settings.SYNC_HEARTBEAT_EVERY:
+            self._save([])
 
     def _save(self, extra: list[str]) -> None:
         """Save counters, position and heartbeat, if the run is still ours (compare-and-set on
