@@ -142,3 +142,20 @@ def test_ask_does_not_bother_anyone_when_both_systems_agree(
 
     assert (run.updated_count, run.failed_count) == (1, 4)
     assert not ReviewItem.objects.filter(source_id="C-0001").exists()
+
+
+def test_the_run_page_shows_what_an_update_withheld_and_why(
+    synced, simulator, client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from tests.factories import demo_user
+
+    flow, _ = synced
+    edit(f"{simulator.crm_url}/contacts/C-0001", company="New Name GmbH", last_name="Neu")
+    run = rerun(flow, django_capture_on_commit_callbacks)
+    client.force_login(demo_user("olivia"))
+
+    page = client.get(reverse("sync:run_detail", args=[run.pk])).content.decode()
+
+    assert "Withheld <code>company</code>: Simulated ERP owns customer.company." in page
