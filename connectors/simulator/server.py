@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .world import SYSTEMS, Fault, Outcome, System, World, parse_timestamp
+from .world import SYSTEMS, Answer, Fault, System, World, parse_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, outcome: Outcome) -> Reply:
+    def of(cls, outcome: Answer) -> Reply:
         return cls(outcome.status, outcome.body)
 
 

@@ -309,14 +309,14 @@ def start_of_today() -> datetime:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Answer:
     """What a write answers: an HTTP status and its JSON body."""
 
     status: int
     body: dict[str, Any]
 
 
-NOT_FOUND = Outcome(HTTPStatus.NOT_FOUND, {"detail": "Not found"})
+NOT_FOUND = Answer(HTTPStatus.NOT_FOUND, {"detail": "Not found"})
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,7 @@ class _Collection:
     schema: _Schema
     records: dict[str, Record]
     next_number: int
-    replies: dict[str, Outcome] = field(default_factory=dict)  # by Idempotency-Key
+    replies: dict[str, Answer] = field(default_factory=dict)  # by Idempotency-Key
 
     @classmethod
     def seeded(cls, system: System, records: list[Record], first_number: int) -> _Collection:
@@ -374,16 +374,16 @@ class _Collection:
 
     def refusal(
         self, candidate: Record, body_errors: Errors, record_id: str | None
-    ) -> Outcome | None:
+    ) -> Answer | None:
         """Why candidate may not be stored (422 or 409), or None when it may."""
         # A field with a type error keeps its old value in candidate; report only the type.
         errors = self.schema.validate(candidate) | body_errors
         if errors:
-            return Outcome(HTTPStatus.UNPROCESSABLE_ENTITY, {"errors": errors})
+            return Answer(HTTPStatus.UNPROCESSABLE_ENTITY, {"errors": errors})
         if self.schema.unique_email:
             owner = self.email_owner(candidate["email"], other_than=record_id)
             if owner:
-                return Outcome(
+                return Answer(
                     HTTPStatus.CONFLICT,
                     {"errors": {"email": [DUPLICATE_EMAIL]}, "existing_id": owner},
                 )
@@ -479,7 +479,7 @@ class World:
 
     def create_record(
         self, system: System, body: Mapping[str, Any], idempotency_key: str | None = None
-    ) -> Outcome:
+    ) -> Answer:
         with self._lock:
             collection = self._collections[system]
             if idempotency_key and idempotency_key in collection.replies:
@@ -489,7 +489,7 @@ class World:
                 collection.replies[idempotency_key] = outcome
             return outcome
 
-    def update_record(self, system: System, record_id: str, body: Mapping[str, Any]) -> Outcome:
+    def update_record(self, system: System, record_id: str, body: Mapping[str, Any]) -> Answer:
         with self._lock:
             collection = self._collections[system]
             stored = collection.records.get(record_id)
@@ -500,7 +500,7 @@ class World:
             if refusal := collection.refusal(candidate, errors, record_id):
                 return refusal
             stored.update(values, updated_at=format_timestamp(self._clock()))
-            return Outcome(HTTPStatus.OK, dict(stored))
+            return Answer(HTTPStatus.OK, dict(stored))
 
     def inject_fault(self, system: System, fault: Fault) -> None:
         """Arm a fault for the next requests to system, replacing any fault still armed."""
@@ -539,7 +539,7 @@ class World:
                 "requests": dict(self._requests),
             }
 
-    def _create(self, collection: _Collection, body: Mapping[str, Any]) -> Outcome:
+    def _create(self, collection: _Collection, body: Mapping[str, Any]) -> Answer:
         values, errors = split_body(body, collection.schema.fields)
         candidate = dict.fromkeys(collection.schema.fields, "") | values
         if refusal := collection.refusal(candidate, errors, None):
@@ -548,4 +548,4 @@ class World:
         created_at = {"created_at": now} if collection.schema.has_created_at else {}
         record = {"id": collection.new_id(), **candidate, **created_at, "updated_at": now}
         collection.records[record["id"]] = record
-        return Outcome(HTTPStatus.CREATED, dict(record))
+        return Answer(HTTPStatus.CREATED, dict(record))
