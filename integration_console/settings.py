@@ -162,6 +162,7 @@ RQ_QUEUES = {
 # request ("thread"); the test suite runs them in the calling thread ("inline") so that a test
 # sees a run's result as soon as its transaction's callbacks have run.
 IN_PROCESS_JOBS = os.environ.get("IN_PROCESS_JOBS", "thread")
+IN_PROCESS_JOB_THREADS = int(os.environ.get("IN_PROCESS_JOB_THREADS", "2"))
 
 # A run is executed in chunks, each its own job: at most this many records or seconds, so that
 # no run is capped by RQ's job timeout and a dead worker loses at most one chunk.

@@ -9,6 +9,7 @@ imports them).
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 class JobNotQueued(Exception):
@@ -88,10 +91,19 @@ def _run_in_process(path: str, args: tuple, kwargs: dict) -> None:
     if settings.IN_PROCESS_JOBS == "inline":
         _drain([(path, args, kwargs)])
         return
-    thread = threading.Thread(
-        target=_drain_in_thread, args=([(path, args, kwargs)],), name=f"job:{path}", daemon=True
-    )
-    thread.start()
+    _background().submit(_drain_in_thread, [(path, args, kwargs)])
+
+
+def _background() -> ThreadPoolExecutor:
+    """A few threads of this process that run the jobs one after another: a bulk retry of
+    thousands of items queues thousands of jobs here, not thousands of threads."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=settings.IN_PROCESS_JOB_THREADS, thread_name_prefix="job"
+            )
+        return _executor
 
 
 def _drain_in_thread(jobs: list) -> None:
@@ -104,7 +116,9 @@ def _drain_in_thread(jobs: list) -> None:
 def _drain(jobs: list) -> None:
     _local.pending = jobs
     try:
-        while jobs:
+        # Once the process is shutting down, a run's further chunks are left to the recovery
+        # of stale runs rather than holding the exit for the rest of the run.
+        while jobs and threading.main_thread().is_alive():
             path, args, kwargs = jobs.pop(0)
             try:
                 import_string(path)(*args, **kwargs)
