@@ -92,6 +92,8 @@ def configure_django(scratch: Path) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
     # With REDIS_URL a run would go to an RQ queue and this process would time nothing.
     os.environ.pop("REDIS_URL", None)
+    # The run executes in this thread, so that its time is what is measured.
+    os.environ["IN_PROCESS_JOBS"] = "inline"
     # DEBUG keeps every SQL query in memory, which tracemalloc would blame on the pipeline.
     os.environ["DEBUG"] = "0"
 
@@ -178,7 +180,7 @@ def console_run(flow: Flow, name: str) -> Phase:
     run = sync_run_start(flow=flow, triggered_by="bench")
     seconds = time.perf_counter() - started
     run.refresh_from_db()
-    if run.status != SyncRun.Status.SUCCEEDED:
+    if run.status not in (SyncRun.Status.SUCCEEDED, SyncRun.Status.SUCCEEDED_WITH_FAILURES):
         raise SystemExit(f"{name}: the run ended {run.status}: {run.error or '(no error)'}")
     outcome = f"created {run.created_count}, skipped {run.skipped_count}, failed {run.failed_count}"
     return Phase(name, run.read_count, seconds, outcome)

@@ -217,3 +217,19 @@ def test_a_run_taken_over_while_a_record_waits_to_retry_stops_without_blaming_th
 
     assert (run.status, run.claim_token) == (SyncRun.Status.RUNNING, "someone-else")
     assert not ReviewItem.objects.filter(kind="internal_error").exists()
+
+
+def test_without_redis_starting_a_flow_resumes_its_run_that_a_restart_left_running(
+    demo_flow, settings, in_process_jobs, django_capture_on_commit_callbacks
+):
+    settings.SYNC_RUN_STALE_AFTER = 60
+    left = running_run(demo_flow, quiet_for=timedelta(minutes=10))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        new = sync_run_start(flow=demo_flow, triggered_by="test")
+    left.refresh_from_db()
+    new.refresh_from_db()
+
+    assert left.status == SyncRun.Status.SUCCEEDED_WITH_FAILURES and left.recoveries == 1
+    # The resumed run went first; the new one then found everything written already.
+    assert (left.created_count, new.created_count, new.skipped_count) == (36, 0, 36)

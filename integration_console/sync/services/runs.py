@@ -20,7 +20,7 @@ from connectors.base import Position, record_position
 from connectors.errors import ConnectorError
 
 from ..connections import connector_for
-from ..dispatch import JobNotQueued, enqueue_job, job_is_pending
+from ..dispatch import JobNotQueued, enqueue_job, job_is_pending, jobs_run_in_process
 from ..models import AuditEntry, Flow, SyncRun
 from ..pipeline import (
     FlowContext,
@@ -65,7 +65,12 @@ def counter_for(result: Result) -> str:
 def sync_run_start(*, flow: Flow, triggered_by: str) -> SyncRun:
     """Queue a run of ``flow``; it executes after commit, on a worker or in a thread of this
     process. Raises RunNotQueued (and the run is marked failed) when the job queue refuses it,
-    so that nobody is told "queued" when it is not."""
+    so that nobody is told "queued" when it is not.
+
+    Runs nobody executes any more are recovered first: without Redis there is no cron process
+    to do it, and a run left "running" by a restarted web process would block its flow."""
+    if jobs_run_in_process():
+        sync_runs_recover()
     run = SyncRun.objects.create(flow=flow, stage=flow.stage, triggered_by=triggered_by)
     try:
         _enqueue_chunk(run.pk, token="")
@@ -234,7 +239,9 @@ class _ChunkExecution:
                 self._beat_if_due()
             return False
         finally:
-            records.close()
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
 
     def _start_position(self) -> Position | None:
         run, flow = self.run, self.flow
