@@ -23,7 +23,33 @@ class Position:
     record_id: str
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector kind can do, declared by the kind; the engine and the console choose
+    their path by it rather than by the kind's name."""
+
+    # create_many(): several records in one call, answered one by one
+    batch_create: bool = False
+    # create() honours an idempotency key, and find_created() finds what a key created
+    idempotency_keys: bool = False
+    # find(): look records up by field values (for matching and for lost creates)
+    search_by_keys: bool = False
+    # iter_records() reads in (updated_at, id) order and resumes strictly after a Position;
+    # without it, incremental reads need an overlap window and de-duplication
+    keyset_order: bool = True
+
+
+@dataclass(frozen=True)
+class Health:
+    """The answer of a connector's health check, for people: reachable, credentials taken."""
+
+    ok: bool
+    detail: str
+
+
 class Connector(Protocol):
+    capabilities: Capabilities
+
     def iter_records(
         self, resource: str, *, after: Position | None = None, page_size: int = 50
     ) -> Iterator[Record]:
@@ -41,6 +67,19 @@ class Connector(Protocol):
     def find_created(self, resource: str, idempotency_key: str) -> Record | None:
         """The record a create with this idempotency key made, or None when the target made
         none: how a create whose answer was lost is found again instead of repeated."""
+        ...
+
+    def find(self, resource: str, keys: dict[str, Any]) -> list[Record]:
+        """The records whose fields equal ``keys`` (capability ``search_by_keys``)."""
+        ...
+
+    def create_many(self, resource: str, payloads: list[Record]) -> list[Record | Exception]:
+        """Create several records at once (capability ``batch_create``); one answer per
+        payload, in order: the record as stored, or the ConnectorError that refused it."""
+        ...
+
+    def health(self) -> Health:
+        """Reach the system and check the credentials, without reading or writing records."""
         ...
 
     def update(self, resource: str, record_id: str, payload: Record) -> Record: ...

@@ -10,12 +10,14 @@ header; 422 bodies carry ``{"errors": {field: [messages]}}``.
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from ..base import Position, Record, record_position
+from ..base import Capabilities, Health, Position, Record, record_position
 from ..errors import ConnectorError
 from ..http import RateLimiter, build_client, send
 
 
 class RestConnector:
+    capabilities = Capabilities(idempotency_keys=True, keyset_order=True)
+
     def __init__(
         self,
         base_url: str,
@@ -77,6 +79,13 @@ class RestConnector:
         return send(
             self.client, "PUT", self._item(resource, record_id), json=payload, limiter=self.limiter
         )
+
+    def health(self) -> Health:
+        try:
+            send(self.client, "GET", "", limiter=self.limiter)
+        except ConnectorError as exc:
+            return Health(ok=False, detail=exc.message)
+        return Health(ok=True, detail="Answered.")
 
     def close(self) -> None:
         self.client.close()
