@@ -10,7 +10,7 @@ header; 422 bodies carry ``{"errors": {field: [messages]}}``.
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from ..base import Capabilities, Health, Position, Record, record_position
+from ..base import Capabilities, Position, Record, record_position
 from ..errors import ConnectorError
 from ..http import RateLimiter, build_client, send
 
@@ -79,13 +79,6 @@ class RestConnector:
         return send(
             self.client, "PUT", self._item(resource, record_id), json=payload, limiter=self.limiter
         )
-
-    def health(self) -> Health:
-        try:
-            send(self.client, "GET", "", limiter=self.limiter)
-        except ConnectorError as exc:
-            return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail="Answered.")
 
     def close(self) -> None:
         self.client.close()
