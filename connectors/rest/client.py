@@ -16,6 +16,7 @@ from ..http import RateLimiter, build_client, send
 
 
 class RestConnector:
+    label = "REST (JSON, the simulator's conventions)"
     capabilities = Capabilities(idempotency_keys=True, keyset_order=True)
 
     def __init__(
@@ -25,6 +26,7 @@ class RestConnector:
         token: str | None = None,
         timeout: float = 10.0,
         rate_limit_per_second: float | None = None,
+        settings: dict | None = None,
     ) -> None:
         self.client = build_client(base_url, token=token, timeout=timeout)
         self.limiter = RateLimiter(rate_limit_per_second)

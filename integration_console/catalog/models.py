@@ -8,6 +8,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from connectors.registry import connector_kind_choices, connector_settings_errors
+
 from .schema import schema_errors
 from .transforms import alias_shadow_error, alias_value_error, normalise_alias, unknown_transforms
 
@@ -37,12 +39,16 @@ def auth_env_var_error(name: str) -> str | None:
 class System(models.Model):
     """An external system of record, reached through a connector."""
 
-    class ConnectorKind(models.TextChoices):
-        REST = "rest", "REST (JSON, page-numbered)"
-
     name = models.CharField(max_length=100, unique=True)
-    connector = models.CharField(max_length=20, choices=ConnectorKind, default=ConnectorKind.REST)
+    # Kinds come from connectors.registry, plug-in packages included, hence a callable.
+    connector = models.CharField(max_length=50, choices=connector_kind_choices, default="rest")
     base_url = models.URLField(max_length=500)
+    settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Connection settings of the connector kind (checked when saved). Never "
+        "secrets: those stay in environment variables.",
+    )
     # The *name* of an environment variable holding the API token: the secret itself is never
     # stored here, so it cannot leak into history, audit rows or logs.
     auth_env_var = models.CharField(
@@ -68,6 +74,9 @@ class System(models.Model):
         error = auth_env_var_error(self.auth_env_var)
         if error:
             raise ValidationError({"auth_env_var": error})
+        problems = connector_settings_errors(self.connector, self.settings or {})
+        if problems:
+            raise ValidationError({"settings": problems})
 
 
 class DataClass(models.Model):

@@ -24,4 +24,5 @@ def connector_for(system: System) -> Connector:
         token=token,
         timeout=system.timeout_seconds,
         rate_limit_per_second=system.rate_limit_per_second,
+        settings=system.settings,
     )
