@@ -84,6 +84,7 @@ RULE_COLUMNS = [
     "target_path",
     "transform",
     "required",
+    "create_only",
     "conflict_rule",
 ]
 

@@ -212,6 +212,12 @@ class FieldRule(models.Model):
         help_text="Transforms applied left to right, separated by '|', e.g. 'trim|lower'.",
     )
     required = models.BooleanField(default=False)
+    create_only = models.BooleanField(
+        "sent on create only",
+        default=False,
+        help_text="Written when the target record is created, never on later updates (an "
+        "account number the target assigns from then on, say).",
+    )
     conflict_rule = models.CharField(
         max_length=20, choices=ConflictRule, default=ConflictRule.SOURCE_WINS
     )

@@ -3,7 +3,9 @@
 import re
 from typing import Any
 
-FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
+# "object" and "list" hold a target's nested records (a party's addresses, say), which field
+# rules fill through paths such as ``addresses[0].city``.
+FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "object", "list")
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -11,6 +13,8 @@ _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "date": (str,),
     "datetime": (str,),
+    "object": (dict,),
+    "list": (list,),
 }
 
 

@@ -104,6 +104,14 @@ def field_map_version_errors(*, version: FieldMapVersion) -> list[str]:
     )
 
 
+# A data-class field, then optionally nested fields and list positions: name, a.b, a[0].b.
+_TARGET_PATH = re.compile(r"[A-Za-z_][\w]*(\[\d+\])?(\.[A-Za-z_][\w]*(\[\d+\])?)*")
+
+
+def _top_field(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
 def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list[str]:
     """field_map_version_errors() for rules that need not be saved: every target is a field of
     ``data_class`` and is filled once, every source path is a dotted path, every transform is
@@ -124,9 +132,15 @@ def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list
                 f"{where}: the source path {rule.source_path!r} is not a dotted path "
                 "such as 'address.city'."
             )
-        if rule.target_path not in fields:
+        if not _TARGET_PATH.fullmatch(rule.target_path):
             errors.append(
-                f"{where}: the {data_class.label} data class has no field {rule.target_path!r}."
+                f"{where}: the target path {rule.target_path!r} is not a field or a path such "
+                "as 'addresses[0].city'."
+            )
+        elif _top_field(rule.target_path) not in fields:
+            errors.append(
+                f"{where}: the {data_class.label} data class has no field "
+                f"{_top_field(rule.target_path)!r}."
             )
         elif rule.target_path in filled_by:
             errors.append(
@@ -139,8 +153,9 @@ def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list
         for table in lookup_tables(rule.transform):
             if table not in tables:
                 errors.append(f"{where}: the lookup table {table!r} has no entries.")
+    filled = {_top_field(path) for path in filled_by}
     for field in data_class.fields:
-        if field.get("required") and field.get("name") not in filled_by:
+        if field.get("required") and field.get("name") not in filled:
             errors.append(
                 f"No rule fills {field.get('name')!r}, which the {data_class.label} data class "
                 "requires."

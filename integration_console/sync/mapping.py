@@ -1,6 +1,7 @@
 """Turning a source record into a target payload with a field-map version's rules, and the
 operators' corrections that hold until the source changes."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,41 @@ class Transformed:
     corrected: dict[str, dict[str, Any]] = field(default_factory=dict)
     # target field -> the source's new value, for corrections the source has overtaken
     outdated: dict[str, Any] = field(default_factory=dict)
+
+
+_SEGMENT = re.compile(r"(?P<name>[^.\[\]]+)(?:\[(?P<index>\d+)\])?")
+
+
+def target_field(path: str) -> str:
+    """The data-class field a target path fills: ``addresses[0].city`` fills ``addresses``."""
+    match = _SEGMENT.match(path)
+    return match["name"] if match else path
+
+
+def set_path(payload: dict[str, Any], path: str, value: Any) -> None:
+    """Put ``value`` at ``path`` in ``payload``, building the objects and lists on the way:
+    ``contact_mechanisms[0].value`` makes ``{"contact_mechanisms": [{"value": ...}]}``, so one
+    record's fields can fill a target's nested records."""
+    segments = [_SEGMENT.fullmatch(part) for part in path.split(".")]
+    if not all(segments):
+        raise ValueError(f"Not a target path: {path!r}.")
+    container: Any = payload
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        name, index = segment["name"], segment["index"]
+        if index is None:
+            if last:
+                container[name] = value
+            else:
+                container = container.setdefault(name, {})
+            continue
+        items = container.setdefault(name, [])
+        while len(items) <= int(index):
+            items.append({})
+        if last:
+            items[int(index)] = value
+        else:
+            container = items[int(index)]
 
 
 def get_path(record: dict[str, Any], dotted: str) -> Any:
@@ -73,7 +109,7 @@ def transform_record(
             )
             continue
         if value is not None:
-            result.payload[rule.target_path] = value
+            set_path(result.payload, rule.target_path, value)
     if errors:
         raise RecordFailure(
             kind=FailureKind.MAPPING_ERROR,

@@ -32,7 +32,7 @@ from integration_console.catalog.schema import is_blank, payload_errors
 
 from .failures import FailureKind, RecordFailure, describe_field_errors
 from .locks import record_lock
-from .mapping import KeptCorrection, Transformed, get_path, transform_record
+from .mapping import KeptCorrection, Transformed, get_path, target_field, transform_record
 from .models import AuditEntry, Correction, Flow, RecordLink, SyncRun
 from .redaction import MASK, mask_payload, sensitive_fields, sensitive_source_paths
 from .signals import record_failed, record_synced
@@ -140,6 +140,8 @@ class FlowContext:
     heartbeat: Callable[[], None] = lambda: None
     unreachable_in_a_row: int = 0
     rules_by_target: dict[str, FieldRule] = field(default_factory=dict)
+    # Target fields that only rules marked "sent on create only" fill: never in an update.
+    create_only: frozenset[str] = frozenset()
 
     @property
     def flow(self) -> Flow:
@@ -177,6 +179,10 @@ def load_context(
         ),
         rules=rules,
         rules_by_target={rule.target_path: rule for rule in rules},
+        create_only=frozenset(
+            {target_field(r.target_path) for r in rules if r.create_only}
+            - {target_field(r.target_path) for r in rules if not r.create_only}
+        ),
         schema_fields=flow.data_class.fields,
         field_owners=field_owners,
         class_owner=class_owner,
@@ -440,6 +446,9 @@ def _merge_by_ownership(
     conflicts: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] | None = None
     for name, value in payload.items():
+        if name in ctx.create_only:
+            state.withheld[name] = "Sent on create only."
+            continue
         owner = ctx.owner_of(name)
         if owner == target.pk:
             state.withheld[name] = f"{target} owns {flow.data_class.name}.{name}."

@@ -159,3 +159,19 @@ def test_the_run_page_shows_what_an_update_withheld_and_why(
     page = client.get(reverse("sync:run_detail", args=[run.pk])).content.decode()
 
     assert "Withheld <code>company</code>: Simulated ERP owns customer.company." in page
+
+
+def test_a_field_sent_on_create_only_is_left_out_of_updates(
+    synced, simulator, django_capture_on_commit_callbacks
+):
+    flow, target_id = synced
+    version = flow.field_map.active_version
+    FieldRule.objects.filter(version=version, target_path="crm_ref").update(create_only=True)
+    edit(f"{simulator.erp_url}/customers/{target_id}", crm_ref="Kept by the ERP")
+    edit(f"{simulator.crm_url}/contacts/C-0001", last_name="Neu")
+    rerun(flow, django_capture_on_commit_callbacks)
+
+    entry = last_update("C-0001")
+    assert "crm_ref" not in entry.payload
+    assert entry.withheld["crm_ref"] == "Sent on create only."
+    assert erp_customer(simulator, target_id)["crm_ref"] == "Kept by the ERP"

@@ -43,3 +43,20 @@ def test_an_empty_optional_field_is_left_out_rather_than_sent_as_null():
     rules = [rule("first_name", "given_name", "trim"), rule("phone", "phone", "empty_to_none")]
     payload = transform_record(rules, {"first_name": "Anna", "phone": "  "}).payload
     assert payload == {"given_name": "Anna"}
+
+
+@pytest.mark.django_db
+def test_target_paths_build_nested_records_for_the_target():
+    rules = [
+        rule("email", "contact_mechanisms[0].value"),
+        rule("phone", "contact_mechanisms[1].value"),
+        rule("city", "addresses[0].city"),
+        rule("name", "name"),
+    ]
+    record = {"email": "a@x.example", "phone": "+351912345678", "city": "Porto", "name": "Ana"}
+
+    assert transform_record(rules, record).payload == {
+        "contact_mechanisms": [{"value": "a@x.example"}, {"value": "+351912345678"}],
+        "addresses": [{"city": "Porto"}],
+        "name": "Ana",
+    }
