@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("flows/<int:flow_id>/run/", views.run_start, name="run_start"),
+    path("systems/<int:system_id>/browse/", views.system_browse, name="system_browse"),
 ]

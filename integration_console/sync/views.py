@@ -5,7 +5,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
+from connectors.base import Position
+from integration_console.catalog.models import System
+
+from . import browsing, selectors, services
 from .dispatch import jobs_run_in_process
 from .models import AuditEntry, Flow, SyncRun
 
@@ -55,3 +58,22 @@ def run_start(request: HttpRequest, flow_id: int) -> HttpResponse:
         return redirect("sync:overview")
     messages.success(request, f"Run #{run.pk} of {flow} queued.")
     return redirect("sync:run_detail", pk=run.pk)
+
+
+@login_required
+@permission_required("catalog.view_system", raise_exception=True)
+def system_browse(request: HttpRequest, system_id: int) -> HttpResponse:
+    """A system's records, page by page, read through its connector: nothing is written."""
+    system = get_object_or_404(System, pk=system_id)
+    resources = browsing.system_resources(system)
+    resource = request.GET.get("resource") or (resources[0] if resources else "")
+    after = None
+    if request.GET.get("after_id") and request.GET.get("after_updated_at"):
+        after = Position(
+            updated_at=request.GET["after_updated_at"], record_id=request.GET["after_id"]
+        )
+    page = (
+        browsing.system_browse(system=system, resource=resource, after=after) if resource else None
+    )
+    context = {"system": system, "resources": resources, "resource": resource, "page": page}
+    return render(request, "sync/system_browse.html", context)
