@@ -1,6 +1,7 @@
 """Change control of field maps: a version is drafted, submitted, approved by someone else, and
 only then used; approving it retires the version it replaces. A version that does not fit its
-data class is refused at both steps, and a map that does not fit a flow is said so."""
+data class is refused at both steps, and a map that does not fit a flow is said so. Resource
+contracts (what a source's records look like) change under the same control."""
 
 import re
 
@@ -9,10 +10,20 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import DataClass, FieldMap, FieldMapVersion, FieldRule, System, ValueAlias
-from .transforms import lookup_tables, unknown_transforms
+from .models import (
+    DataClass,
+    FieldMap,
+    FieldMapVersion,
+    FieldRule,
+    ResourceContract,
+    System,
+    ValueAlias,
+    contract_fields_errors,
+)
+from .transforms import chain_errors, lookup_tables, needs_source_path
 
 APPROVE_PERMISSION = "catalog.approve_fieldmapversion"
+CONTRACT_APPROVE_PERMISSION = "catalog.approve_resourcecontract"
 
 
 class ChangeControlError(Exception):
@@ -114,10 +125,11 @@ def _top_field(path: str) -> str:
 
 def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list[str]:
     """field_map_version_errors() for rules that need not be saved: every target is a field of
-    ``data_class`` and is filled once, every source path is a dotted path, every transform is
-    known and every lookup table has entries, and every required field of ``data_class`` is
-    filled by some rule. Source paths are not checked against the source: its fields are not
-    described anywhere."""
+    ``data_class`` and is filled once, every source path is a dotted path (or empty where the
+    first transform makes the value: constant, template, concat), every transform is known
+    with a well-formed argument and every lookup table has entries, and every required field
+    of ``data_class`` is filled by some rule. Source paths are not checked against the source:
+    its fields are not described anywhere."""
     fields = {field.get("name") for field in data_class.fields}
     errors = []
     filled_by: dict[str, int] = {}
@@ -126,7 +138,8 @@ def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list
     for number, rule in enumerate(rules, start=1):
         where = f"Rule {number} ({rule.source_path} -> {rule.target_path})"
         if not rule.source_path.strip():
-            errors.append(f"{where}: the source path is empty.")
+            if needs_source_path(rule.transform):
+                errors.append(f"{where}: the source path is empty.")
         elif not _DOTTED_PATH.fullmatch(rule.source_path):
             errors.append(
                 f"{where}: the source path {rule.source_path!r} is not a dotted path "
@@ -148,8 +161,8 @@ def field_rules_errors(*, rules: list[FieldRule], data_class: DataClass) -> list
             )
         else:
             filled_by[rule.target_path] = number
-        for name in unknown_transforms(rule.transform):
-            errors.append(f"{where}: there is no transform {name!r}.")
+        for problem in chain_errors(rule.transform):
+            errors.append(f"{where}: {problem}")
         for table in lookup_tables(rule.transform):
             if table not in tables:
                 errors.append(f"{where}: the lookup table {table!r} has no entries.")
@@ -201,3 +214,96 @@ def _refuse_broken(version: FieldMapVersion, *, step: str) -> None:
     errors = field_map_version_errors(version=version)
     if errors:
         raise ChangeControlError(f"{version} cannot be {step}: {' '.join(errors)}")
+
+
+# --- resource contracts ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def resource_contract_draft(
+    *, system: System, resource: str, fields: dict, user: AbstractBaseUser, note: str = ""
+) -> ResourceContract:
+    """A new draft contract for ``resource`` of ``system``, numbered after its last one."""
+    # The system's row serialises numbering, as the field map's row does for its versions.
+    System.objects.select_for_update().get(pk=system.pk)
+    return ResourceContract.objects.create(
+        system=system,
+        resource=resource,
+        number=next_contract_number(system=system, resource=resource),
+        fields=fields,
+        author=user,
+        note=note,
+    )
+
+
+def next_contract_number(*, system: System, resource: str) -> int:
+    last = ResourceContract.objects.filter(system=system, resource=resource).aggregate(
+        last=Max("number")
+    )["last"]
+    return (last or 0) + 1
+
+
+def contract_is_editable(contract: ResourceContract | None) -> bool:
+    """Only a draft changes: what is checked, or may be, stays as it was approved."""
+    return contract is None or contract.status == ResourceContract.Status.DRAFT
+
+
+@transaction.atomic
+def resource_contract_submit(
+    *, contract: ResourceContract, user: AbstractBaseUser
+) -> ResourceContract:
+    """Submit a draft contract for approval. Submitting a submitted contract does nothing; a
+    contract without fields, or with malformed ones, is refused, naming each problem."""
+    contract = ResourceContract.objects.select_for_update().get(pk=contract.pk)
+    if contract.status == ResourceContract.Status.SUBMITTED:
+        return contract
+    if contract.status != ResourceContract.Status.DRAFT:
+        raise ChangeControlError(
+            f"{contract} is {contract.get_status_display().lower()}, not a draft."
+        )
+    _refuse_broken_contract(contract, step="submitted")
+    contract.status = ResourceContract.Status.SUBMITTED
+    contract.save()
+    return contract
+
+
+@transaction.atomic
+def resource_contract_approve(
+    *, contract: ResourceContract, user: AbstractBaseUser
+) -> ResourceContract:
+    """Approve a submitted contract: it becomes the one records of its resource are checked
+    against, and the contract it replaces is retired, in one transaction. Only a holder of
+    CONTRACT_APPROVE_PERMISSION other than its author may approve it. Idempotent. Records
+    that drifted earlier are not re-run: their next attempt is checked against it."""
+    contract = ResourceContract.objects.select_for_update().get(pk=contract.pk)
+    if contract.status == ResourceContract.Status.ACTIVE:
+        return contract
+    if not user.has_perm(CONTRACT_APPROVE_PERMISSION):
+        raise ChangeControlError(
+            "Only a business owner or an admin can approve resource contracts."
+        )
+    if contract.status != ResourceContract.Status.SUBMITTED:
+        raise ChangeControlError(f"{contract} must be submitted before it can be approved.")
+    if contract.author_id == user.pk:
+        raise ChangeControlError(f"You wrote {contract}; someone else must approve it.")
+    _refuse_broken_contract(contract, step="approved")
+    # Saved one by one, not with update(): history records only what save() writes.
+    replaced = ResourceContract.objects.filter(
+        system=contract.system, resource=contract.resource, status=ResourceContract.Status.ACTIVE
+    )
+    for active in replaced:
+        active.status = ResourceContract.Status.RETIRED
+        active.save()
+    contract.status = ResourceContract.Status.ACTIVE
+    contract.approved_by = user
+    contract.approved_at = timezone.now()
+    contract.save()
+    return contract
+
+
+def _refuse_broken_contract(contract: ResourceContract, *, step: str) -> None:
+    if not contract.fields:
+        raise ChangeControlError(f"{contract} has no fields to check records against.")
+    errors = contract_fields_errors(contract.fields)
+    if errors:
+        raise ChangeControlError(f"{contract} cannot be {step}: {' '.join(errors)}")

@@ -94,7 +94,7 @@ def transform_record(
             result.outdated[rule.target_path] = raw
             correction = None
         try:
-            value = apply_chain(rule.transform, raw)
+            value = apply_chain(rule.transform, raw, record=record)
         except TransformError as exc:
             if correction is None:
                 errors.setdefault(rule.target_path, []).append(str(exc))

@@ -100,7 +100,7 @@ def corrections_keep(
             flow=ctx.flow, source_id=source_id, target_field=name, retired_at=None
         ).update(retired_at=now, retired_reason=f"Replaced by {actor}'s correction.")
         try:
-            produced = apply_chain(rule.transform, raw)
+            produced = apply_chain(rule.transform, raw, record=record)
         except TransformError:
             produced = _UNPRODUCIBLE
         if produced == value:
