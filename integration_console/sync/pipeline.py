@@ -30,6 +30,7 @@ from connectors.errors import (
 from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
 from integration_console.catalog.schema import is_blank, payload_errors
 
+from .contracts import active_contract_fields, check_contract
 from .failures import FailureKind, RecordFailure, describe_field_errors
 from .locks import record_lock
 from .mapping import KeptCorrection, Transformed, get_path, target_field, transform_record
@@ -41,6 +42,10 @@ from .storable import MAX_ID, storable, storable_id, storable_text, unsendable_v
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
+# A target's Retry-After is honoured up to this long; the wait is cut into slices with a
+# heartbeat between them, so a long wait never makes the run look abandoned.
+MAX_RETRY_AFTER_SECONDS = 300.0
+WAIT_SLICE_SECONDS = 5.0
 # After this many records in a row whose retries ran out, the target is taken to be down.
 UNREACHABLE_RECORDS_BEFORE_STOP = 3
 # Earlier create attempts whose answer never came back, looked up before creating again.
@@ -142,6 +147,8 @@ class FlowContext:
     rules_by_target: dict[str, FieldRule] = field(default_factory=dict)
     # Target fields that only rules marked "sent on create only" fill: never in an update.
     create_only: frozenset[str] = frozenset()
+    # The active contract of the flow's source resource, checked before anything else.
+    contract_fields: dict | None = None
 
     @property
     def flow(self) -> Flow:
@@ -189,6 +196,9 @@ def load_context(
         source=source,
         target=StagedTarget(target, flow),
         has_corrections=Correction.objects.filter(flow=flow, retired_at=None).exists(),
+        contract_fields=active_contract_fields(
+            system_id=flow.source_system_id, resource=flow.source_resource
+        ),
     )
 
 
@@ -251,6 +261,13 @@ def _process_locked(
     try:
         if drift is not None:
             raise drift
+        if ctx.contract_fields:
+            check_contract(
+                ctx.contract_fields,
+                record,
+                source=f"{ctx.flow.source_system}'s {ctx.flow.source_resource}",
+                sensitive=ctx.scope.sensitive_source,
+            )
         state.link = RecordLink.objects.for_record(ctx.flow, source_id).first()
         if state.link is not None:
             state.action, state.target_id = Action.UPDATE, state.link.target_id
@@ -541,11 +558,11 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                 failure_kind="transient",
                 failure_reason=exc.message,
             )
-            delay = (
-                exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (state.attempt - 1)
-            )
-            ctx.heartbeat()
-            ctx.sleep(min(delay, MAX_BACKOFF_SECONDS))
+            if exc.retry_after is not None:
+                delay = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+            else:
+                delay = min(0.5 * 2 ** (state.attempt - 1), MAX_BACKOFF_SECONDS)
+            _wait(ctx, delay)
             state.attempt += 1
         except AlreadyExistsError as exc:
             existing = f" as {exc.existing_id}" if exc.existing_id else ""
@@ -580,6 +597,15 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                 field_errors=exc.field_errors,
                 target_response=exc.response_body,
             ) from exc
+
+
+def _wait(ctx: FlowContext, seconds: float) -> None:
+    while True:
+        ctx.heartbeat()
+        if seconds <= 0:
+            return
+        ctx.sleep(min(seconds, WAIT_SLICE_SECONDS))
+        seconds -= WAIT_SLICE_SECONDS
 
 
 def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str) -> None:
