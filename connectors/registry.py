@@ -3,11 +3,14 @@
 The kinds shipped here are listed in BUILTIN_KINDS; a package of its own adds a kind through
 the entry-point group ``integration_console.connectors`` (in its pyproject.toml:
 ``[project.entry-points."integration_console.connectors"] shopware = "ic_shopware:Connector"``).
-A kind's class takes ``(base_url, *, token, timeout, rate_limit_per_second, settings)`` and may
-offer ``settings_errors(settings) -> list[str]`` to check a System's settings when it is saved.
+A kind's class takes ``(base_url, *, token, timeout, rate_limit_per_second, settings)``, and
+optionally ``limiter`` (an object whose ``wait()`` returns when a request may go, shared by the
+system's connectors), and may offer ``settings_errors(settings) -> list[str]`` to check a
+System's settings when it is saved.
 """
 
 import functools
+import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -18,6 +21,7 @@ from .base import Connector
 ENTRY_POINT_GROUP = "integration_console.connectors"
 BUILTIN_KINDS: dict[str, str] = {
     "rest": "connectors.rest.client.RestConnector",
+    "tryton": "connectors.tryton.client.TrytonConnector",
 }
 
 
@@ -68,11 +72,17 @@ def build_connector(
     timeout: float,
     rate_limit_per_second: float | None = None,
     settings: dict[str, Any] | None = None,
+    limiter: Any = None,
 ) -> Connector:
-    return connector_class(kind)(
+    cls = connector_class(kind)
+    # A limiter shared by the system's connectors goes to the kinds that take one (``limiter=``);
+    # the others keep rate_limit_per_second in their own process.
+    takes_limiter = limiter is not None and "limiter" in inspect.signature(cls).parameters
+    return cls(
         base_url,
         token=token,
         timeout=timeout,
         rate_limit_per_second=rate_limit_per_second,
         settings=settings or {},
+        **({"limiter": limiter} if takes_limiter else {}),
     )
