@@ -31,6 +31,7 @@ _OPERATOR_PERMISSIONS = [
     "catalog.view_fieldmap",
     "catalog.view_fieldmapversion",
     "catalog.view_fieldrule",
+    "catalog.view_resourcecontract",
 ]
 _BUSINESS_OWNER_PERMISSIONS = [
     *_OPERATOR_PERMISSIONS,
@@ -40,6 +41,9 @@ _BUSINESS_OWNER_PERMISSIONS = [
     "catalog.add_fieldrule",
     "catalog.change_fieldrule",
     "catalog.delete_fieldrule",
+    "catalog.add_resourcecontract",
+    "catalog.change_resourcecontract",
+    "catalog.approve_resourcecontract",
 ]
 # Admins hold every permission of these apps; django_rq's one permission opens the RQ dashboard.
 ADMIN_APPS = ("catalog", "sync", "review_queue", "auth", "django_rq")

@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
@@ -8,6 +10,7 @@ from .models import (
     FieldMapVersion,
     FieldRule,
     OwnershipRule,
+    ResourceContract,
     System,
     ValueAlias,
 )
@@ -18,6 +21,18 @@ class SystemAdmin(SimpleHistoryAdmin):
     list_display = ["name", "connector", "base_url", "auth_env_var", "rate_limit_per_second"]
     list_filter = ["connector"]
     search_fields = ["name", "base_url"]
+    readonly_fields = ["check_it"]
+
+    @admin.display(description="Check it")
+    def check_it(self, obj: System) -> str:
+        if obj.pk is None:
+            return "Save the system first."
+        return format_html(
+            '<a href="{}">Test the connection</a> (one page, nothing written) · '
+            '<a href="{}">Browse its records</a>',
+            reverse("sync:system_test", args=[obj.pk]),
+            reverse("sync:system_browse", args=[obj.pk]),
+        )
 
 
 class OwnershipRuleInline(admin.TabularInline):
@@ -175,3 +190,61 @@ class ValueAliasAdmin(SimpleHistoryAdmin):
     list_display = ["table", "alias", "value", "note"]
     list_filter = ["table"]
     search_fields = ["alias", "value", "note"]
+
+
+@admin.register(ResourceContract)
+class ResourceContractAdmin(SimpleHistoryAdmin):
+    """What a system's records look like. Drafts are edited here (or inferred from a sample,
+    an action the sync app adds, since reading records takes a connector); submitting and
+    approving are actions, so that the status only moves the way change control allows."""
+
+    list_display = ["system", "resource", "number", "status", "author", "approved_by", "created_at"]
+    list_filter = ["status", "system"]
+    search_fields = ["resource", "note"]
+    actions = ["submit", "approve"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        fixed = ["number", "status", "author", "approved_by", "approved_at", "field_summary"]
+        return fixed if obj is None else ["system", "resource", *fixed]
+
+    @admin.display(description="as read")
+    def field_summary(self, obj: ResourceContract) -> str:
+        lines = []
+        for name, spec in (obj.fields or {}).items():
+            spec = spec if isinstance(spec, dict) else {}
+            words = [str(spec.get("type", "?")), "required" if spec.get("required") else "optional"]
+            if spec.get("values"):
+                words.append(f"one of {', '.join(map(str, spec['values']))}")
+            if spec.get("sensitive"):
+                words.append("sensitive")
+            lines.append(f"{name}: {', '.join(words)}")
+        return "; ".join(lines) or "No fields yet."
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and services.contract_is_editable(obj)
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(services.CONTRACT_APPROVE_PERMISSION)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.author = request.user
+            obj.number = services.next_contract_number(system=obj.system, resource=obj.resource)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Submit for approval", permissions=["change"])
+    def submit(self, request, queryset) -> None:
+        self._each(request, queryset, services.resource_contract_submit, "submitted")
+
+    @admin.action(description="Approve (records are checked against it)", permissions=["approve"])
+    def approve(self, request, queryset) -> None:
+        self._each(request, queryset, services.resource_contract_approve, "approved and active")
+
+    def _each(self, request, queryset, step, done: str) -> None:
+        for contract in queryset:
+            try:
+                step(contract=contract, user=request.user)
+            except services.ChangeControlError as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+            else:
+                self.message_user(request, f"{contract} {done}.")

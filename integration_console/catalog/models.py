@@ -2,6 +2,7 @@
 tables that transforms read."""
 
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -191,6 +192,96 @@ class FieldMapVersion(models.Model):
     def clean(self) -> None:
         if self.approved_by_id and self.approved_by_id == self.author_id:
             raise ValidationError("The author of a field map version cannot approve it.")
+
+
+# The JSON types a source's field may hold, as a resource contract names them. "null": the field
+# was only ever seen empty, so its values are not checked.
+CONTRACT_TYPES = ("string", "integer", "number", "boolean", "object", "list", "null")
+
+
+def contract_fields_errors(fields: Any) -> list[str]:
+    """Problems with a resource contract's ``fields``, as sentences; empty when well formed:
+    ``{name: {"type": one of CONTRACT_TYPES, "required": bool, "values": [allowed values]}}``,
+    "values" only for a field whose values form a closed set, and optionally
+    ``"sensitive": true`` for a field whose values must never be repeated in a reason."""
+    if not isinstance(fields, dict):
+        return ['The fields must be an object: {"name": {"type": ..., "required": ...}}.']
+    errors = []
+    for name, spec in fields.items():
+        if not isinstance(spec, dict):
+            errors.append(f"Field {name!r} must be an object with a type.")
+            continue
+        if spec.get("type") not in CONTRACT_TYPES:
+            errors.append(
+                f"Field {name!r} has the type {spec.get('type')!r}, not one of "
+                f"{', '.join(CONTRACT_TYPES)}."
+            )
+        if not isinstance(spec.get("required", False), bool):
+            errors.append(f'Field {name!r}: "required" must be true or false.')
+        if not isinstance(spec.get("sensitive", False), bool):
+            errors.append(f'Field {name!r}: "sensitive" must be true or false.')
+        values = spec.get("values")
+        if values is not None and (not isinstance(values, list) or not values):
+            errors.append(f'Field {name!r}: "values" must be a non-empty list when given.')
+        unknown = spec.keys() - {"type", "required", "values", "sensitive"}
+        if unknown:
+            errors.append(f"Field {name!r} has unknown keys: {', '.join(sorted(unknown))}.")
+    return errors
+
+
+class ResourceContract(models.Model):
+    """What the records of one resource of a system look like: each field's JSON type, whether
+    every record has it, and for some fields the closed set of values they take. Inferred from
+    a sample of records and confirmed by a person, or declared. Like a field map version it is
+    drafted, submitted and approved by someone other than its author; one contract per
+    (system, resource) is active, and the pipeline checks each source record against it."""
+
+    Status = FieldMapVersion.Status
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="contracts")
+    resource = models.CharField(max_length=100, help_text="e.g. contacts")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
+    fields = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per field: {"type": "string", "required": true, "values": [...]}; '
+        '"values" lists the allowed values of a field that takes only a few.',
+    )
+    note = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["system", "resource", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "resource", "number"], name="contract_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["system", "resource"],
+                condition=models.Q(status="active"),
+                name="one_active_contract_per_resource",
+            ),
+        ]
+        permissions = [("approve_resourcecontract", "Can approve resource contracts")]
+
+    def __str__(self) -> str:
+        return f"{self.system}'s {self.resource} contract v{self.number}"
+
+    def clean(self) -> None:
+        if self.approved_by_id and self.approved_by_id == self.author_id:
+            raise ValidationError("The author of a resource contract cannot approve it.")
+        errors = contract_fields_errors(self.fields)
+        if errors:
+            raise ValidationError({"fields": errors})
 
 
 class FieldRule(models.Model):
