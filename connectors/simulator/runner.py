@@ -5,22 +5,26 @@
 
 `manage.py demo` and the tests both run it this way. The subprocess goes through manage.py, so
 the management command is exercised too, and it inherits this process's environment
-(DJANGO_SETTINGS_MODULE, DEBUG or SECRET_KEY, ...). It stays in its owner's process group: a
-Ctrl-C at the terminal, or a supervisor stopping the group, reaches it even if its owner dies
-before it can stop it.
+(DJANGO_SETTINGS_MODULE, DEBUG or SECRET_KEY, ...), plus SIMULATOR_AUTH when `auth` is given:
+the credentials of the styled APIs (styles.py), kept off the command line. It stays in its
+owner's process group: a Ctrl-C at the terminal, or a supervisor stopping the group, reaches it
+even if its owner dies before it can stop it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import re
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 20.0
@@ -46,6 +50,11 @@ class RunningSimulator:
     def erp_url(self) -> str:
         return f"{self.base_url}/erp/api"
 
+    @property
+    def styles_url(self) -> str:
+        """Under it, /<style>/crm/contacts and /<style>/erp/customers (styles.py)."""
+        return f"{self.base_url}/styles"
+
     def stop(self) -> None:
         """Terminate (SIGTERM), give it STOP_TIMEOUT seconds, then kill."""
         _end(self.process)
@@ -70,8 +79,12 @@ def start_simulator(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    auth: Mapping[str, Any] | None = None,
 ) -> RunningSimulator:
-    """Start `manage.py run_simulator` (on a free port by default), wait until it listens."""
+    """Start `manage.py run_simulator` (on a free port by default), wait until it listens.
+
+    auth: credentials of the styled APIs, as world.Credentials names them, e.g.
+    {"api_key": "k", "token_ttl_seconds": 5}; the simulator's test defaults otherwise."""
     command = [
         sys.executable,
         str(BASE_DIR / "manage.py"),
@@ -90,8 +103,9 @@ def start_simulator(
     # A file rather than a pipe: nobody drains stderr while the simulator runs, and a full
     # pipe would block its logging and with it the requests.
     stderr = tempfile.TemporaryFile()
+    env = None if auth is None else {**os.environ, "SIMULATOR_AUTH": json.dumps(dict(auth))}
     process = subprocess.Popen(
-        command, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=stderr, text=True
+        command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
     )
     assert process.stdout is not None  # narrows the type: stdout=PIPE was passed
     try:

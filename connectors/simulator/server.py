@@ -1,5 +1,11 @@
 """HTTP front of the simulator: the CRM under /crm/api, the ERP under /erp/api, JSON only.
 
+The same records are also served in the API styles of other real systems under
+/styles/<style>/ (styles.py, which documents them; they check their own credentials, never
+the --token). Control: /_control/faults (statuses), /_control/latency, /_control/chaos/<kind>
+(chaos.py), /_control/auth (the styles' credentials, see control_auth), /_control/reset,
+/_control/stats.
+
 Built on the standard library so that it runs as its own process without Django's
 request machinery; all state lives in a World (world.py).
 """
@@ -13,15 +19,16 @@ import re
 import socketserver
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import Message
-from functools import partial
+from functools import cache, partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .chaos import Mishap
 from .world import SYSTEMS, Answer, Fault, System, World, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -37,8 +44,9 @@ _DIGITS = re.compile(r"\d+", re.ASCII)
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: Mapping[str, Any]
+    body: Mapping[str, Any] | list[Any] | str  # a str is sent as it is, in content_type
     headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
 
     @classmethod
     def of(cls, outcome: Answer) -> Reply:
@@ -64,6 +72,7 @@ class Request:
     params: Mapping[str, str]
     headers: Message
     body: bytes
+    target: str = ""  # as sent: path (trailing slash kept) and query, undecoded
 
     def json_object(self) -> dict[str, Any]:
         try:
@@ -224,6 +233,33 @@ def set_latency(world: World, request: Request, match: re.Match[str]) -> Reply:
     return Reply(HTTPStatus.OK, {"system": system, "seconds": seconds})
 
 
+def arm_chaos(world: World, request: Request, match: re.Match[str]) -> Reply:
+    """POST /_control/chaos/<kind>: chaos.py describes each kind and its options."""
+    try:
+        return Reply(HTTPStatus.OK, world.arm_chaos(match["kind"], request.json_object()))
+    except ValueError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+
+
+def control_auth(world: World, request: Request, match: re.Match[str]) -> Reply:
+    """POST /_control/auth with any of the settings of world.Credentials, e.g.
+    {"api_key": "k", "token_ttl_requests": 3}: the styles accept these from now on. Answers the
+    settings that are not secrets; /_control/reset restores the starting ones."""
+    try:
+        credentials = world.access.configure(request.json_object())
+    except ValueError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+    return Reply(
+        HTTPStatus.OK,
+        {
+            "user": credentials.user,
+            "client_id": credentials.client_id,
+            "token_ttl_seconds": credentials.token_ttl_seconds,
+            "token_ttl_requests": credentials.token_ttl_requests,
+        },
+    )
+
+
 def reset(world: World, request: Request, match: re.Match[str]) -> Reply:
     world.reset()
     return Reply(HTTPStatus.OK, {"status": "ok"})
@@ -233,7 +269,11 @@ def stats(world: World, request: Request, match: re.Match[str]) -> Reply:
     return Reply(HTTPStatus.OK, world.stats())
 
 
+@cache
 def _routes() -> list[Route]:
+    """The route table, built on first use: styles.py imports this module, so this module may
+    only import styles.py once both are loaded, whichever of them was imported first."""
+
     def route(method: str, path: str, handler: Handler) -> Route:
         return Route(method, re.compile(path), handler)
 
@@ -241,6 +281,8 @@ def _routes() -> list[Route]:
         route("GET", "/health", health),
         route("POST", "/_control/faults", inject_fault),
         route("POST", "/_control/latency", set_latency),
+        route("POST", "/_control/chaos/(?P<kind>[a-z_]+)", arm_chaos),
+        route("POST", "/_control/auth", control_auth),
         route("POST", "/_control/reset", reset),
         route("GET", "/_control/stats", stats),
     ]
@@ -253,15 +295,14 @@ def _routes() -> list[Route]:
             route("GET", item, partial(get_record, system)),
             route("PUT", item, partial(update_record, system)),
         ]
-    return routes
+    from .styles import style_routes
 
-
-ROUTES = _routes()
+    return routes + [route(method, path, handler) for method, path, handler in style_routes()]
 
 
 def dispatch(world: World, request: Request) -> Reply:
     allowed = []
-    for route in ROUTES:
+    for route in _routes():
         match = route.pattern.fullmatch(request.path)
         if match is None:
             continue
@@ -280,13 +321,19 @@ def dispatch(world: World, request: Request) -> Reply:
 # --- the server ---------------------------------------------------------------------------
 
 
+_STYLED_SYSTEM = re.compile(r"/styles/[^/]+/(?P<system>crm|erp)(/.*)?")
+
+
 def _is_exempt_from_token(path: str) -> bool:
-    return path == "/health" or path.startswith("/_control/")
+    return path == "/health" or path.startswith(("/_control/", "/styles/"))
 
 
 def _system_of(path: str) -> System | None:
+    styled = _STYLED_SYSTEM.fullmatch(path)
     for system in SYSTEMS:
         if path == f"/{system}" or path.startswith(f"/{system}/"):
+            return system
+        if styled and styled["system"] == system:
             return system
     return None
 
@@ -294,6 +341,18 @@ def _system_of(path: str) -> System | None:
 def _fault_reply(fault: Fault) -> Reply:
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
     return Reply(fault.status, {"detail": "Injected fault"}, headers)
+
+
+def _suffer(mishap: Mishap, world: World, request: Request) -> Reply | None:
+    """The reply of a request that meets a mishap (chaos.py); None for no answer at all."""
+    if mishap.kind == "status":
+        headers = {} if mishap.retry_after is None else {"Retry-After": str(mishap.retry_after)}
+        return Reply(mishap.status, {"detail": "Injected fault"}, headers)
+    written = dispatch(world, request) if mishap.after_write else None
+    if mishap.kind == "drop":
+        return None
+    time.sleep(mishap.seconds)  # in this request's own thread: other requests go on meanwhile
+    return written or dispatch(world, request)
 
 
 def _query_params(query: str) -> dict[str, str]:
@@ -330,11 +389,15 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
-        self._respond(self._reply())
+        reply = self._reply()
+        if reply is None:  # a dropped request: close the connection without a word
+            self.close_connection = True
+        else:
+            self._respond(reply)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def _reply(self) -> Reply:
+    def _reply(self) -> Reply | None:
         try:
             return self._handle()
         except HttpError as exc:
@@ -343,7 +406,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             logger.exception("Simulator failed on %s %s", self.command, self.path)
             return Reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"detail": "Internal error"})
 
-    def _handle(self) -> Reply:
+    def _handle(self) -> Reply | None:
         url = urlsplit(self.path)
         path = unquote(url.path).rstrip("/") or "/"
         # Read the body before any early answer: unread bytes would corrupt the next
@@ -361,12 +424,17 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             )
         if system and (latency := world.latency(system)):
             time.sleep(latency)  # in this request's own thread: other requests go on meanwhile
-        request = Request(self.command, path, _query_params(url.query), self.headers, body)
+        params = _query_params(url.query)
+        request = Request(self.command, path, params, self.headers, body, self.path)
         if system and (fault := world.take_fault(system)):
             if fault.after_write:
                 dispatch(world, request)
             return _fault_reply(fault)
-        return dispatch(world, request)
+        if system is None:
+            return dispatch(world, request)
+        mishap = world.chaos.mishap(system)
+        reply = _suffer(mishap, world, request) if mishap else dispatch(world, request)
+        return replace(reply, body=world.chaos.present(system, reply.body)) if reply else None
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
@@ -391,9 +459,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         )
 
     def _respond(self, reply: Reply) -> None:
-        payload = json.dumps(reply.body, ensure_ascii=False).encode()
+        if isinstance(reply.body, str):
+            payload = reply.body.encode()
+        else:
+            payload = json.dumps(reply.body, ensure_ascii=False).encode()
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)

@@ -2,17 +2,21 @@
 
 Pure Python on purpose: the HTTP layer (server.py) and the unit tests drive it directly,
 and nothing here touches Django or its database. One lock makes every public method of
-World atomic, because the HTTP server answers each request on its own thread.
+World atomic, because the HTTP server answers each request on its own thread. Besides the
+records, a World holds what its systems do to clients: armed faults, latency, chaos
+(chaos.py), and the credentials and tokens of the styled APIs (styles.py).
 """
 
 from __future__ import annotations
 
+import hmac
 import random
 import re
+import secrets
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Literal
@@ -20,6 +24,8 @@ from typing import Any, Literal
 import phonenumbers
 import pycountry
 from faker import Faker
+
+from .chaos import Chaos
 
 System = Literal["crm", "erp"]
 SYSTEMS: tuple[System, ...] = ("crm", "erp")
@@ -390,6 +396,127 @@ class _Collection:
         return None
 
 
+# --- credentials and tokens of the styled APIs (styles.py) -----------------------------------
+
+
+TokenKind = Literal["bearer", "session"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the styled APIs accept, and how long the tokens they issue last.
+
+    The defaults are the simulator's own test values, public on purpose: the simulator guards
+    nothing. A process takes others from SIMULATOR_AUTH (run_simulator), a running one from
+    POST /_control/auth; /_control/reset goes back to the ones the process started with.
+    """
+
+    api_key: str = "sim-api-key"
+    user: str = "sim-user"
+    password: str = "sim-password"
+    client_id: str = "sim-client"
+    client_secret: str = "sim-client-secret"
+    token_ttl_seconds: float | None = 3600
+    token_ttl_requests: int | None = None
+
+    def changed(self, changes: Mapping[str, Any]) -> Credentials:
+        """These credentials with changes applied; ValueError names the first bad setting."""
+        known = [setting.name for setting in fields(self)]
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"Unknown setting {name!r}; known: {', '.join(known)}.")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if name == "token_ttl_seconds" and not (value is None or (number and value > 0)):
+                raise ValueError("token_ttl_seconds must be a positive number or null.")
+            if name == "token_ttl_requests" and not (
+                value is None or (number and isinstance(value, int) and value >= 1)
+            ):
+                raise ValueError("token_ttl_requests must be an integer of at least 1 or null.")
+            if not name.startswith("token_ttl_") and not (isinstance(value, str) and value):
+                raise ValueError(f"{name} must be a non-empty string.")
+        return replace(self, **changes)
+
+
+@dataclass
+class _Issued:
+    kind: TokenKind
+    expires_at: datetime | None
+    uses_left: int | None
+
+
+class Access:
+    """The styled APIs' credentials and the tokens issued against them; atomic methods."""
+
+    def __init__(self, credentials: Credentials, clock: Callable[[], datetime]) -> None:
+        self._initial = credentials
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the starting credentials, with no token issued."""
+        with self._lock:
+            self._credentials = self._initial
+            self._tokens: dict[str, _Issued] = {}
+
+    @property
+    def credentials(self) -> Credentials:
+        with self._lock:
+            return self._credentials
+
+    def configure(self, changes: Mapping[str, Any]) -> Credentials:
+        """Change some credentials or token lifetimes; tokens issued earlier keep theirs."""
+        with self._lock:
+            self._credentials = self._credentials.changed(changes)
+            return self._credentials
+
+    def accepts(self, **offered: str) -> bool:
+        """Whether every offered value equals the credential of that name."""
+        credentials = self.credentials
+        # Each compared in constant time, and all of them, so no answer tells which was wrong.
+        matches = [
+            hmac.compare_digest(value.encode(), str(getattr(credentials, name)).encode())
+            for name, value in offered.items()
+        ]
+        return bool(matches) and all(matches)
+
+    def issue(self, kind: TokenKind) -> str:
+        with self._lock:
+            ttl = self._credentials.token_ttl_seconds
+            token = secrets.token_urlsafe(24)
+            expires_at = self._clock() + timedelta(seconds=ttl) if ttl else None
+            self._tokens[token] = _Issued(kind, expires_at, self._credentials.token_ttl_requests)
+            return token
+
+    def admit(self, kind: TokenKind, token: str) -> bool:
+        """Whether token is a live token of this kind; counts one use of it."""
+        with self._lock:
+            issued = self._tokens.get(token)
+            if issued is None or issued.kind != kind:
+                return False
+            spent = issued.uses_left is not None and issued.uses_left < 1
+            if spent or (issued.expires_at is not None and self._clock() >= issued.expires_at):
+                del self._tokens[token]
+                return False
+            if issued.uses_left is not None:
+                issued.uses_left -= 1
+            return True
+
+    def expire_all(self) -> int:
+        """Invalidate every token issued so far; how many there were."""
+        with self._lock:
+            count = len(self._tokens)
+            self._tokens.clear()
+            return count
+
+
+# New values for chaos's new_enum_value: (field, value) by system.
+_NEW_ENUM_VALUES: dict[System, tuple[str, str]] = {
+    "crm": ("country", "Atlantis"),
+    "erp": ("country_code", "XA"),
+}
+
+
 def _id_order(record_id: str) -> tuple[int, str]:
     # Ids outgrow their zero padding (C-9999 then C-10000), so shorter ids sort first.
     return len(record_id), record_id
@@ -409,9 +536,12 @@ class World:
         *,
         anchor: datetime | None = None,
         clock: Callable[[], datetime] = utc_now,
+        credentials: Credentials | None = None,
     ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self.chaos = Chaos()
+        self.access = Access(credentials or Credentials(), clock)
         # Seeded timestamps lie in the days before the anchor: start of today by default,
         # so that a demo shows recent changes and anything written now comes after them.
         seeder = _Seeder(seed, anchor or start_of_today())
@@ -424,7 +554,10 @@ class World:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the seeded records, with no faults armed, no latency and no requests counted."""
+        """Back to the seeded records, with no faults or chaos armed, no latency, no requests
+        counted, no tokens issued and the credentials the world started with."""
+        self.chaos.reset()
+        self.access.reset()
         with self._lock:
             self._collections: dict[System, _Collection] = {
                 "crm": _Collection.seeded("crm", self._initial["crm"], 1),
@@ -442,11 +575,13 @@ class World:
         after_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        email: str | None = None,
     ) -> tuple[list[Record], int]:
         """One page of records ordered by (updated_at, id), and how many matched in all.
 
         With ``after_id`` the read is a keyset: it starts strictly after the record
-        (updated_since, after_id) in that order, whatever was edited since."""
+        (updated_since, after_id) in that order, whatever was edited since. With ``email``
+        only records of that email, ignoring case and surrounding spaces, match."""
 
         def wanted(record: Record) -> bool:
             if updated_since is None:
@@ -456,8 +591,12 @@ class World:
                 return moment >= updated_since if after_id is None else moment > updated_since
             return _id_order(record["id"]) > _id_order(after_id)
 
+        def has_email(record: Record) -> bool:
+            return email is None or email_key(record["email"]) == email_key(email)
+
         with self._lock:
-            matching = [r for r in self._collections[system].records.values() if wanted(r)]
+            records = self._collections[system].records.values()
+            matching = [r for r in records if wanted(r) and has_email(r)]
             matching.sort(key=_order)
             start = (page - 1) * page_size
             return [dict(record) for record in matching[start : start + page_size]], len(matching)
@@ -526,6 +665,37 @@ class World:
         """How long the server waits before it answers a request to system."""
         with self._lock:
             return self._latency[system]
+
+    def arm_chaos(self, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Arm or carry out one kind of chaos (chaos.py describes each); what it did.
+
+        Raises ValueError naming the first bad option."""
+        if kind == "expire_tokens":
+            return {"expired": self.access.expire_all()}
+        system = options.get("system")
+        if system not in SYSTEMS:
+            raise ValueError('system must be "crm" or "erp".')
+        if kind == "new_enum_value":
+            return self._store_new_enum_value(system, options)
+        return self.chaos.arm(kind, system, options)
+
+    def _store_new_enum_value(self, system: System, options: Mapping[str, Any]) -> dict[str, str]:
+        default_field, default_value = _NEW_ENUM_VALUES[system]
+        name = options.get("field", default_field)
+        value = options.get("value", default_value)
+        if not isinstance(value, str):
+            raise ValueError("value must be a string.")
+        with self._lock:
+            collection = self._collections[system]
+            if name not in collection.schema.fields:
+                raise ValueError(f"field must be one of {', '.join(collection.schema.fields)}.")
+            record_id = options.get("id") or min(collection.records, key=_id_order, default="")
+            record = collection.records.get(record_id) if isinstance(record_id, str) else None
+            if record is None:
+                raise ValueError(f"No record {record_id!r} in the {system}.")
+            # Straight into the record, past validation: the system has learnt a new value.
+            record.update({name: value}, updated_at=format_timestamp(self._clock()))
+        return {"system": system, "id": record_id, "field": name, "value": value}
 
     def count_request(self, system: System) -> None:
         with self._lock:

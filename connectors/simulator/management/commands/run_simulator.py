@@ -1,6 +1,12 @@
-"""manage.py run_simulator: serve the simulated CRM and ERP until SIGTERM or Ctrl-C."""
+"""manage.py run_simulator: serve the simulated CRM and ERP until SIGTERM or Ctrl-C.
+
+SIMULATOR_AUTH, if set, is a JSON object of world.Credentials settings: the credentials the
+styled APIs (styles.py) accept, instead of the simulator's test defaults.
+"""
 
 import errno
+import json
+import os
 import signal
 import threading
 from types import FrameType
@@ -8,7 +14,7 @@ from types import FrameType
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from connectors.simulator.server import make_server
-from connectors.simulator.world import World
+from connectors.simulator.world import Credentials, World
 
 
 class Command(BaseCommand):
@@ -37,7 +43,7 @@ class Command(BaseCommand):
             raise CommandError(f"--port must be between 0 and 65535, not {port}.")
         if contacts < 0:
             raise CommandError(f"--contacts must not be negative, not {contacts}.")
-        world = World(seed=seed, contacts=contacts)
+        world = World(seed=seed, contacts=contacts, credentials=_credentials())
         try:
             server = make_server(host, port, world, token)
         except OSError as exc:
@@ -64,3 +70,16 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             server.server_close()
+
+
+def _credentials() -> Credentials:
+    text = os.environ.get("SIMULATOR_AUTH")
+    if not text:
+        return Credentials()
+    try:
+        settings = json.loads(text)
+        if not isinstance(settings, dict):
+            raise ValueError("it must be a JSON object")
+        return Credentials().changed(settings)
+    except ValueError as exc:
+        raise CommandError(f"SIMULATOR_AUTH is not usable: {exc}") from None
