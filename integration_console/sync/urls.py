@@ -8,4 +8,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("flows/<int:flow_id>/run/", views.run_start, name="run_start"),
     path("systems/<int:system_id>/browse/", views.system_browse, name="system_browse"),
+    path("systems/<int:system_id>/test/", views.system_test, name="system_test"),
 ]

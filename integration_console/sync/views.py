@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from connectors.base import Position
 from integration_console.catalog.models import System
 
-from . import browsing, selectors, services
+from . import browsing, connection_tests, selectors, services
 from .dispatch import jobs_run_in_process
 from .models import AuditEntry, Flow, SyncRun
 
@@ -77,3 +77,17 @@ def system_browse(request: HttpRequest, system_id: int) -> HttpResponse:
     )
     context = {"system": system, "resources": resources, "resource": resource, "page": page}
     return render(request, "sync/system_browse.html", context)
+
+
+@login_required
+@permission_required("catalog.change_system", raise_exception=True)
+def system_test(request: HttpRequest, system_id: int) -> HttpResponse:
+    """Test a system's connection: one page of a resource, read with its saved settings."""
+    system = get_object_or_404(System, pk=system_id)
+    resources = browsing.system_resources(system)
+    resource = request.GET.get("resource", "").strip() or (resources[0] if resources else "")
+    probe = None
+    if resource and request.GET.get("run"):
+        probe = connection_tests.system_test_connection(system=system, resource=resource)
+    context = {"system": system, "resources": resources, "resource": resource, "probe": probe}
+    return render(request, "sync/system_test.html", context)
