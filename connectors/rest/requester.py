@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 import httpx
 
 from ..errors import RejectedError, TransientError
-from ..http import USER_AGENT
+from ..http import USER_AGENT, tls_context
 from ..ratelimit import Limiter
 from .auth import build_authenticator
 from .config import ErrorConfig, SystemConfig
@@ -73,6 +73,7 @@ class Requester:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **config.headers},
             timeout=timeout,
             follow_redirects=config.follow_redirects,
+            verify=tls_context(),
         )
         self.limiter = limiter
         self.auth = build_authenticator(config.auth, token, self.masker)
