@@ -54,6 +54,19 @@ def connector_kind_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def connector_settings_examples() -> dict[str, Any]:
+    """Kind -> an example of its settings (a class's ``settings_example``), for the admin."""
+    examples = {}
+    for kind in sorted(connector_kinds()):
+        try:
+            example = getattr(connector_class(kind), "settings_example", None)
+        except Exception:  # noqa: BLE001 - a broken plug-in must not break the admin
+            continue
+        if example is not None:
+            examples[kind] = example
+    return examples
+
+
 def connector_settings_errors(kind: str, settings: dict[str, Any]) -> list[str]:
     """Why ``settings`` do not suit the kind, as sentences; empty when they do."""
     try:

@@ -77,6 +77,15 @@ def capabilities_of(resources: list[ResourceConfig]) -> Capabilities:
 
 class RestConnector:
     label = "REST (JSON, configured by settings)"
+    # Shown in the admin beside a System's settings; the reference is config.py's docstring.
+    settings_example = {
+        "auth": {"type": "api_key", "name": "X-API-Key"},
+        "records_path": "items",
+        "total_path": "total",
+        "pagination": {"type": "offset"},
+        "changed_since": {"param": "modified_after"},
+        "update_method": "PATCH",
+    }
     # What empty settings give; an instance states what its own settings give.
     capabilities = Capabilities(idempotency_keys=True, keyset_order=True)
 

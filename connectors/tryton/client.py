@@ -82,6 +82,8 @@ _UNIQUE_FIELD = re.compile(r"^The (?P<label>.+?) (?:on|of|in) .+ must be unique"
 
 class TrytonConnector:
     label = "Tryton (JSON-RPC)"
+    # Shown in the admin beside a System's settings; the password is the token variable's.
+    settings_example = {"database": "tryton", "user": "admin"}
     capabilities = Capabilities(
         batch_create=True, search_by_keys=True, idempotency_keys=False, keyset_order=True
     )

@@ -1,7 +1,11 @@
+import json
+
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
+
+from connectors.registry import connector_settings_examples
 
 from . import services
 from .models import (
@@ -22,6 +26,24 @@ class SystemAdmin(SimpleHistoryAdmin):
     list_filter = ["connector"]
     search_fields = ["name", "base_url"]
     readonly_fields = ["check_it"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The settings field explains itself for the system's kind (every kind when adding).
+        form = super().get_form(request, obj, change, **kwargs)
+        examples = connector_settings_examples()
+        if obj is not None and obj.connector in examples:
+            examples = {obj.connector: examples[obj.connector]}
+        if "settings" in form.base_fields:
+            form.base_fields["settings"].help_text = format_html(
+                "{} Examples by kind: {}",
+                System._meta.get_field("settings").help_text,
+                format_html_join(
+                    "",
+                    "<br><code>{}</code>: <code>{}</code>",
+                    ((kind, json.dumps(example)) for kind, example in examples.items()),
+                ),
+            )
+        return form
 
     @admin.display(description="Check it")
     def check_it(self, obj: System) -> str:
