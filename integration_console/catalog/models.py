@@ -295,7 +295,12 @@ class FieldRule(models.Model):
 
     version = models.ForeignKey(FieldMapVersion, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField(default=0)
-    source_path = models.CharField(max_length=200, help_text="Dotted path in the source record.")
+    source_path = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Dotted path in the source record; empty when the transform makes the value "
+        "itself (template:, concat:, constant:).",
+    )
     target_path = models.CharField(max_length=200, help_text="Field of the target data class.")
     transform = models.CharField(
         max_length=200,

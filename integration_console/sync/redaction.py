@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from integration_console.catalog.transforms import record_paths
+
 MASK = "••••••"
 
 # Words (split at separators and camelCase) that name a credential, and the pairs that do.
@@ -56,12 +58,18 @@ def sensitive_fields(fields: list[dict]) -> set[str]:
 class _Rule(Protocol):
     source_path: str
     target_path: str
+    transform: str
 
 
 def sensitive_source_paths(rules: Iterable[_Rule], sensitive: set[str]) -> set[str]:
-    """The source paths that field-map rules read into sensitive target fields: what to mask
-    in a source record (``mask_payload`` follows dotted paths)."""
-    return {rule.source_path for rule in rules if rule.target_path in sensitive}
+    """The source paths that field-map rules read into sensitive target fields, those their
+    ``template:`` and ``concat:`` steps read included: what to mask in a source record
+    (``mask_payload`` follows dotted paths)."""
+    paths: set[str] = set()
+    for rule in rules:
+        if rule.target_path in sensitive:
+            paths |= {rule.source_path, *record_paths(getattr(rule, "transform", ""))}
+    return paths - {""}
 
 
 def mask_payload(payload: Mapping[str, Any], sensitive: Iterable[str]) -> dict[str, Any]:

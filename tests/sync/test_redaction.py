@@ -82,3 +82,15 @@ def test_the_source_paths_of_sensitive_fields_come_from_the_field_map_rules():
 def test_a_mask_is_found_at_any_depth():
     assert contains_mask({"a": [{"b": MASK}]})
     assert not contains_mask({"a": ["••••", "x"], "b": None})
+
+
+def test_fields_a_template_reads_into_a_sensitive_field_are_masked_in_the_source_too():
+    from types import SimpleNamespace
+
+    from integration_console.sync.redaction import sensitive_source_paths
+
+    rules = [
+        SimpleNamespace(source_path="", target_path="iban", transform="template:{bank.iban}"),
+        SimpleNamespace(source_path="name", target_path="name", transform=""),
+    ]
+    assert sensitive_source_paths(rules, {"iban"}) == {"bank.iban"}
