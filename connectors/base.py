@@ -32,6 +32,9 @@ class Capabilities:
     batch_create: bool = False
     # create() honours an idempotency key, and find_created() finds what a key created
     idempotency_keys: bool = False
+    # the system can create-or-update by an external id of ours in one call; no kind here
+    # declares it yet, so the engine always looks the link up first
+    upsert_by_external_id: bool = False
     # find(): look records up by field values (for matching and for lost creates)
     search_by_keys: bool = False
     # iter_records() reads in (updated_at, id) order and resumes strictly after a Position;
