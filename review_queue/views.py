@@ -35,11 +35,31 @@ act_permission = permission_required("review_queue.change_reviewitem", raise_exc
 @login_required
 @view_permission
 def item_list(request: HttpRequest) -> HttpResponse:
+    """Paged by keyset (``after``/``before`` carry a row's (last_seen, id)); no total is
+    counted. A filter value or position the list cannot use is answered 400 with the reason,
+    never ignored."""
     filterset = _filtered(request, request.GET)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    bulk_form = BulkActionForm(initial={"filter_query": request.GET.urlencode()})
-    context = {"filter": filterset, "page": page, "bulk_form": bulk_form}
-    return render(request, "review_queue/item_list.html", context)
+    problems = [
+        f"{filterset.form.fields[name].label or name}: {error}" if name != "__all__" else error
+        for name, errors in filterset.errors.items()
+        for error in errors
+    ]
+    cursors = {}
+    for name in ("after", "before"):
+        if request.GET.get(name):
+            try:
+                cursors[name] = selectors.ItemCursor.parse(request.GET[name])
+            except ValueError as error:
+                problems.append(f"Position ({name}): {error}.")
+    page = None
+    if not problems:
+        page = selectors.review_item_page(filterset.qs, size=PAGE_SIZE, **cursors)
+    query = request.GET.copy()
+    for name in ("after", "before"):
+        query.pop(name, None)
+    bulk_form = BulkActionForm(initial={"filter_query": query.urlencode()})
+    context = {"filter": filterset, "page": page, "bulk_form": bulk_form, "problems": problems}
+    return render(request, "review_queue/item_list.html", context, status=400 if problems else 200)
 
 
 @require_POST
