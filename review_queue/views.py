@@ -75,7 +75,17 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
                 messages.error(request, error)
         return redirect(back)
     data = form.cleaned_data
-    items = _filtered(request, query).qs if data["all_matching"] else data["items"]
+    items = data["items"]
+    if data["all_matching"]:
+        filterset = _filtered(request, query)
+        if filterset.errors:
+            # An unusable filter is dropped by the filter set: acting on "all that match" would
+            # then act on far more than the operator chose.
+            for name, errors in filterset.errors.items():
+                for error in errors:
+                    messages.error(request, f"Nothing done: the filter {name!r}: {error}")
+            return redirect(back)
+        items = filterset.qs
     outcome = services.review_items_bulk_apply(
         items=items, user=request.user, action=data["action"], reason=data["reason"]
     )

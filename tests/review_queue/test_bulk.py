@@ -106,3 +106,23 @@ def test_bulk_actions_need_the_permission_to_act(client, queued):
     )
     assert response.status_code == 403
     assert status_of("C-0007") == "open"
+
+
+def test_a_bulk_action_on_all_matching_refuses_a_filter_it_cannot_use(operator_client, queued):
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    from review_queue.models import ReviewItem
+
+    response = operator_client.post(
+        reverse("review_queue:bulk_action"),
+        {
+            "action": "dismiss",
+            "reason": "Noise",
+            "all_matching": "on",
+            "filter_query": "kind=no_such_kind",
+        },
+    )
+
+    assert [str(m) for m in get_messages(response.wsgi_request)][0].startswith("Nothing done")
+    assert ReviewItem.objects.filter(status="dismissed").count() == 0
