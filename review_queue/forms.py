@@ -6,6 +6,7 @@ from integration_console.catalog.schema import is_blank, payload_errors
 from integration_console.sync.redaction import MASK, sensitive_fields
 
 from .models import ReviewItem
+from .services import people_who_may_act
 
 SENSITIVE_HELP = "Hidden. Enter a new value, or leave empty to send the value the source has now."
 
@@ -145,6 +146,20 @@ class ReopenForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        style_widgets(self.fields.values())
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        label="Assign to",
+        queryset=None,
+        required=False,
+        empty_label="Nobody (unassign)",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = people_who_may_act()
         style_widgets(self.fields.values())
 
 

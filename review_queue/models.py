@@ -135,6 +135,8 @@ class ReviewItemEvent(models.Model):
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"
         TAKEN = "taken", "Taken"
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Unassigned"
         REOPENED = "reopened", "Reopened"
         COMMENTED = "commented", "Comment"
 

@@ -5,8 +5,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integration_console.sync.dispatch import JobNotQueued, enqueue_job
@@ -324,6 +326,50 @@ def review_item_take(*, item: ReviewItem, user: AbstractBaseUser) -> ReviewItem:
     ReviewItemEvent.objects.create(
         item=item, action=ReviewItemEvent.Action.TAKEN, actor=actor_for(user), note=note
     )
+    return item
+
+
+ACT_PERMISSION = "review_queue.change_reviewitem"
+
+
+def people_who_may_act():
+    """Active users who may act on review items (through a role or directly), by name."""
+    app_label, codename = ACT_PERMISSION.split(".")
+    granted = Q(
+        groups__permissions__codename=codename,
+        groups__permissions__content_type__app_label=app_label,
+    ) | Q(
+        user_permissions__codename=codename,
+        user_permissions__content_type__app_label=app_label,
+    )
+    users = get_user_model().objects.filter(is_active=True)
+    return users.filter(granted | Q(is_superuser=True)).distinct().order_by("username")
+
+
+@transaction.atomic
+def review_item_assign(
+    *, item: ReviewItem, user: AbstractBaseUser, assignee: AbstractBaseUser | None
+) -> ReviewItem:
+    """Give the item to ``assignee`` (in progress), or to nobody (open again). Only someone who
+    may act on items can be given one. Assigning it to whom it already has does nothing."""
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if item.assignee_id == (assignee.pk if assignee else None):
+        return item
+    _require_actionable(item, "assigned")
+    if assignee is not None and not assignee.has_perm(ACT_PERMISSION):
+        raise ActionNotAllowed(f"{assignee.get_username()} may not act on review items.")
+    previous = item.assignee
+    item.assignee = assignee
+    if assignee is None:
+        item.status = ReviewItem.Status.OPEN
+        action, note = ReviewItemEvent.Action.UNASSIGNED, ""
+    else:
+        item.status = ReviewItem.Status.IN_PROGRESS
+        action, note = ReviewItemEvent.Action.ASSIGNED, f"Assigned to {assignee.get_username()}."
+    if previous is not None:
+        note = f"{note} It was {previous.get_username()}'s.".strip()
+    item.save()
+    ReviewItemEvent.objects.create(item=item, action=action, actor=actor_for(user), note=note)
     return item
 
 

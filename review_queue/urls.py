@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/fix/", views.item_fix, name="item_fix"),
     path("<int:pk>/dismiss/", views.item_dismiss, name="item_dismiss"),
     path("<int:pk>/take/", views.item_take, name="item_take"),
+    path("<int:pk>/assign/", views.item_assign, name="item_assign"),
     path("<int:pk>/reopen/", views.item_reopen, name="item_reopen"),
     path("<int:pk>/comment/", views.item_comment, name="item_comment"),
     path("<int:pk>/link/", views.item_link, name="item_link"),

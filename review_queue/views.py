@@ -16,6 +16,7 @@ from integration_console.sync.dispatch import JobNotQueued
 from . import selectors, services
 from .filters import ReviewItemFilter
 from .forms import (
+    AssignForm,
     BulkActionForm,
     CommentForm,
     DismissForm,
@@ -161,6 +162,22 @@ def item_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @act_permission
+def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    return _form_action(
+        request,
+        pk,
+        AssignForm,
+        "assign_form",
+        "Assignment saved.",
+        lambda item, data: services.review_item_assign(
+            item=item, user=request.user, assignee=data["assignee"]
+        ),
+    )
+
+
+@require_POST
+@login_required
+@act_permission
 def item_take(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ReviewItem, pk=pk)
     return _act(
@@ -256,6 +273,7 @@ def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -
         "reopen_form": ReopenForm(),
         "comment_form": CommentForm(),
         "link_form": LinkForm(initial={"target_id": item.existing_target_id}),
+        "assign_form": AssignForm(initial={"assignee": item.assignee_id}),
         **bound_forms,
     }
     shown = selectors.review_item_shown(item)

@@ -167,8 +167,8 @@ def test_a_long_history_shows_one_page_for_a_fixed_number_of_queries(
 ):
     # session, user, 2 permissions, the item, the field-map rules that read sensitive fields,
     # the record link, and per paged list (timeline, audit entries) a count and a page
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         response = detail(operator_client, long_history)
     assert len(re.findall(r"failure \d+", response.content.decode())) == 20
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         detail(operator_client, long_history, events_page=2, audit_page=2)

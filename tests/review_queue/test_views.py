@@ -98,7 +98,7 @@ def test_the_item_page_costs_a_fixed_number_of_queries(
 ):
     # session, user, 2 permissions, the item, the record link, and per paged list (timeline,
     # audit entries) a count and a page
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         operator_client.get(reverse("review_queue:item_detail", args=[queued["C-0013"].pk]))
 
 
