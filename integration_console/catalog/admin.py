@@ -149,6 +149,8 @@ class FieldMapVersionAdmin(SimpleHistoryAdmin):
     list_display = ["field_map", "number", "status", "author", "approved_by", "created_at"]
     list_filter = ["status", "field_map"]
     search_fields = ["field_map__name", "note"]
+    # The map first, as before its change-control fields moved to a shared base model.
+    fields = ["field_map", "number", "status", "note", "author", "approved_by", "approved_at"]
     inlines = [FieldRuleInline]
     actions = ["submit", "approve"]
 
@@ -223,6 +225,19 @@ class ResourceContractAdmin(SimpleHistoryAdmin):
     list_display = ["system", "resource", "number", "status", "author", "approved_by", "created_at"]
     list_filter = ["status", "system"]
     search_fields = ["resource", "note"]
+    # In the order they read, as before their change-control fields moved to a base model.
+    fields = [
+        "system",
+        "resource",
+        "number",
+        "status",
+        "fields",
+        "note",
+        "author",
+        "approved_by",
+        "approved_at",
+        "field_summary",
+    ]
     actions = ["submit", "approve"]
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:

@@ -151,8 +151,9 @@ class FieldMap(models.Model):
         return self.versions.filter(status=FieldMapVersion.Status.ACTIVE).first()
 
 
-class FieldMapVersion(models.Model):
-    """One version of a field map; only one version of a map is active at a time."""
+class ChangeControlled(models.Model):
+    """What goes through change control (catalog/services.py): numbered, drafted by an author,
+    submitted, approved by someone else (active), retired by the next one."""
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -160,7 +161,6 @@ class FieldMapVersion(models.Model):
         ACTIVE = "active", "Approved (active)"
         RETIRED = "retired", "Retired"
 
-    field_map = models.ForeignKey(FieldMap, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
     note = models.TextField(blank=True)
@@ -172,6 +172,19 @@ class FieldMapVersion(models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        if self.approved_by_id and self.approved_by_id == self.author_id:
+            raise ValidationError(f"The author of a {self._meta.verbose_name} cannot approve it.")
+
+
+class FieldMapVersion(ChangeControlled):
+    """One version of a field map; only one version of a map is active at a time."""
+
+    field_map = models.ForeignKey(FieldMap, on_delete=models.CASCADE, related_name="versions")
     history = HistoricalRecords()
 
     class Meta:
@@ -188,10 +201,6 @@ class FieldMapVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field_map} v{self.number}"
-
-    def clean(self) -> None:
-        if self.approved_by_id and self.approved_by_id == self.author_id:
-            raise ValidationError("The author of a field map version cannot approve it.")
 
 
 # The JSON types a source's field may hold, as a resource contract names them. "null": the field
@@ -229,34 +238,21 @@ def contract_fields_errors(fields: Any) -> list[str]:
     return errors
 
 
-class ResourceContract(models.Model):
+class ResourceContract(ChangeControlled):
     """What the records of one resource of a system look like: each field's JSON type, whether
     every record has it, and for some fields the closed set of values they take. Inferred from
     a sample of records and confirmed by a person, or declared. Like a field map version it is
     drafted, submitted and approved by someone other than its author; one contract per
     (system, resource) is active, and the pipeline checks each source record against it."""
 
-    Status = FieldMapVersion.Status
-
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="contracts")
     resource = models.CharField(max_length=100, help_text="e.g. contacts")
-    number = models.PositiveIntegerField()
-    status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
     fields = models.JSONField(
         default=dict,
         blank=True,
         help_text='Per field: {"type": "string", "required": true, "values": [...]}; '
         '"values" lists the allowed values of a field that takes only a few.',
     )
-    note = models.TextField(blank=True)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -277,8 +273,7 @@ class ResourceContract(models.Model):
         return f"{self.system}'s {self.resource} contract v{self.number}"
 
     def clean(self) -> None:
-        if self.approved_by_id and self.approved_by_id == self.author_id:
-            raise ValidationError("The author of a resource contract cannot approve it.")
+        super().clean()
         errors = contract_fields_errors(self.fields)
         if errors:
             raise ValidationError({"fields": errors})

@@ -4,10 +4,11 @@ data class is refused at both steps, and a map that does not fit a flow is said 
 contracts (what a source's records look like) change under the same control."""
 
 import re
+from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Model, QuerySet
 from django.utils import timezone
 
 from .models import (
@@ -53,53 +54,29 @@ def field_map_version_draft(
     return draft
 
 
-@transaction.atomic
 def field_map_version_submit(
     *, version: FieldMapVersion, user: AbstractBaseUser
 ) -> FieldMapVersion:
     """Submit a draft for approval. Submitting a submitted version does nothing. A version
-    that field_map_version_errors() finds fault with is refused, naming each problem."""
-    version = FieldMapVersion.objects.select_for_update().get(pk=version.pk)
-    if version.status == FieldMapVersion.Status.SUBMITTED:
-        return version
-    if version.status != FieldMapVersion.Status.DRAFT:
-        raise ChangeControlError(
-            f"{version} is {version.get_status_display().lower()}, not a draft."
-        )
-    if not version.rules.exists():
-        raise ChangeControlError(f"{version} has no field rules to submit.")
-    _refuse_broken(version, step="submitted")
-    version.status = FieldMapVersion.Status.SUBMITTED
-    version.save()
-    return version
+    without rules, or that field_map_version_errors() finds fault with, is refused, naming
+    each problem."""
+    return _submit(version, refuse=_refuse_broken_version)
 
 
-@transaction.atomic
 def field_map_version_approve(
     *, version: FieldMapVersion, user: AbstractBaseUser
 ) -> FieldMapVersion:
     """Approve a submitted version: it becomes the map's active version and the one it replaces
     is retired, in one transaction. Its author cannot approve it, and a version that
     field_map_version_errors() finds fault with is refused. Idempotent."""
-    version = FieldMapVersion.objects.select_for_update().get(pk=version.pk)
-    if version.status == FieldMapVersion.Status.ACTIVE:
-        return version
-    if not user.has_perm(APPROVE_PERMISSION):
-        raise ChangeControlError("Only a business owner or an admin can approve field maps.")
-    if version.status != FieldMapVersion.Status.SUBMITTED:
-        raise ChangeControlError(f"{version} must be submitted before it can be approved.")
-    if version.author_id == user.pk:
-        raise ChangeControlError(f"You wrote {version}; someone else must approve it.")
-    _refuse_broken(version, step="approved")
-    # Saved one by one, not with update(): history records only what save() writes.
-    for active in version.field_map.versions.filter(status=FieldMapVersion.Status.ACTIVE):
-        active.status = FieldMapVersion.Status.RETIRED
-        active.save()
-    version.status = FieldMapVersion.Status.ACTIVE
-    version.approved_by = user
-    version.approved_at = timezone.now()
-    version.save()
-    return version
+    return _approve(
+        version,
+        user=user,
+        permission=APPROVE_PERMISSION,
+        who_may="Only a business owner or an admin can approve field maps.",
+        refuse=_refuse_broken,
+        replaced=lambda v: v.field_map.versions.all(),
+    )
 
 
 def rules_are_editable(version: FieldMapVersion | None) -> bool:
@@ -210,7 +187,65 @@ def field_map_fit_errors(
 _DOTTED_PATH = re.compile(r"[^.\s](?:[^.]*[^.\s])?(?:\.[^.\s](?:[^.]*[^.\s])?)*")
 
 
-def _refuse_broken(version: FieldMapVersion, *, step: str) -> None:
+# --- the steps every change-controlled thing goes through ----------------------------------
+
+Status = FieldMapVersion.Status
+
+
+@transaction.atomic
+def _submit[M: Model](draft: M, *, refuse: Callable[[M, str], None]) -> M:
+    """draft -> submitted, unless ``refuse`` raises; a submitted one stays as it is."""
+    draft = type(draft).objects.select_for_update().get(pk=draft.pk)
+    if draft.status == Status.SUBMITTED:
+        return draft
+    if draft.status != Status.DRAFT:
+        raise ChangeControlError(f"{draft} is {draft.get_status_display().lower()}, not a draft.")
+    refuse(draft, "submitted")
+    draft.status = Status.SUBMITTED
+    draft.save()
+    return draft
+
+
+@transaction.atomic
+def _approve[M: Model](
+    submitted: M,
+    *,
+    user: AbstractBaseUser,
+    permission: str,
+    who_may: str,
+    refuse: Callable[[M, str], None],
+    replaced: Callable[[M], QuerySet],
+) -> M:
+    """submitted -> active, by a holder of ``permission`` other than its author, retiring the
+    active one among ``replaced``; an active one stays as it is."""
+    submitted = type(submitted).objects.select_for_update().get(pk=submitted.pk)
+    if submitted.status == Status.ACTIVE:
+        return submitted
+    if not user.has_perm(permission):
+        raise ChangeControlError(who_may)
+    if submitted.status != Status.SUBMITTED:
+        raise ChangeControlError(f"{submitted} must be submitted before it can be approved.")
+    if submitted.author_id == user.pk:
+        raise ChangeControlError(f"You wrote {submitted}; someone else must approve it.")
+    refuse(submitted, "approved")
+    # Saved one by one, not with update(): history records only what save() writes.
+    for active in replaced(submitted).filter(status=Status.ACTIVE):
+        active.status = Status.RETIRED
+        active.save()
+    submitted.status = Status.ACTIVE
+    submitted.approved_by = user
+    submitted.approved_at = timezone.now()
+    submitted.save()
+    return submitted
+
+
+def _refuse_broken_version(version: FieldMapVersion, step: str) -> None:
+    if not version.rules.exists():
+        raise ChangeControlError(f"{version} has no field rules to submit.")
+    _refuse_broken(version, step=step)
+
+
+def _refuse_broken(version: FieldMapVersion, step: str) -> None:
     errors = field_map_version_errors(version=version)
     if errors:
         raise ChangeControlError(f"{version} cannot be {step}: {' '.join(errors)}")
@@ -248,26 +283,14 @@ def contract_is_editable(contract: ResourceContract | None) -> bool:
     return contract is None or contract.status == ResourceContract.Status.DRAFT
 
 
-@transaction.atomic
 def resource_contract_submit(
     *, contract: ResourceContract, user: AbstractBaseUser
 ) -> ResourceContract:
     """Submit a draft contract for approval. Submitting a submitted contract does nothing; a
     contract without fields, or with malformed ones, is refused, naming each problem."""
-    contract = ResourceContract.objects.select_for_update().get(pk=contract.pk)
-    if contract.status == ResourceContract.Status.SUBMITTED:
-        return contract
-    if contract.status != ResourceContract.Status.DRAFT:
-        raise ChangeControlError(
-            f"{contract} is {contract.get_status_display().lower()}, not a draft."
-        )
-    _refuse_broken_contract(contract, step="submitted")
-    contract.status = ResourceContract.Status.SUBMITTED
-    contract.save()
-    return contract
+    return _submit(contract, refuse=_refuse_broken_contract)
 
 
-@transaction.atomic
 def resource_contract_approve(
     *, contract: ResourceContract, user: AbstractBaseUser
 ) -> ResourceContract:
@@ -275,33 +298,17 @@ def resource_contract_approve(
     against, and the contract it replaces is retired, in one transaction. Only a holder of
     CONTRACT_APPROVE_PERMISSION other than its author may approve it. Idempotent. Records
     that drifted earlier are not re-run: their next attempt is checked against it."""
-    contract = ResourceContract.objects.select_for_update().get(pk=contract.pk)
-    if contract.status == ResourceContract.Status.ACTIVE:
-        return contract
-    if not user.has_perm(CONTRACT_APPROVE_PERMISSION):
-        raise ChangeControlError(
-            "Only a business owner or an admin can approve resource contracts."
-        )
-    if contract.status != ResourceContract.Status.SUBMITTED:
-        raise ChangeControlError(f"{contract} must be submitted before it can be approved.")
-    if contract.author_id == user.pk:
-        raise ChangeControlError(f"You wrote {contract}; someone else must approve it.")
-    _refuse_broken_contract(contract, step="approved")
-    # Saved one by one, not with update(): history records only what save() writes.
-    replaced = ResourceContract.objects.filter(
-        system=contract.system, resource=contract.resource, status=ResourceContract.Status.ACTIVE
+    return _approve(
+        contract,
+        user=user,
+        permission=CONTRACT_APPROVE_PERMISSION,
+        who_may="Only a business owner or an admin can approve resource contracts.",
+        refuse=_refuse_broken_contract,
+        replaced=lambda c: ResourceContract.objects.filter(system=c.system, resource=c.resource),
     )
-    for active in replaced:
-        active.status = ResourceContract.Status.RETIRED
-        active.save()
-    contract.status = ResourceContract.Status.ACTIVE
-    contract.approved_by = user
-    contract.approved_at = timezone.now()
-    contract.save()
-    return contract
 
 
-def _refuse_broken_contract(contract: ResourceContract, *, step: str) -> None:
+def _refuse_broken_contract(contract: ResourceContract, step: str) -> None:
     if not contract.fields:
         raise ChangeControlError(f"{contract} has no fields to check records against.")
     errors = contract_fields_errors(contract.fields)
