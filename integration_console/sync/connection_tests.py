@@ -1,27 +1,26 @@
 """Testing a system's connection before its first run: one page of one resource, the request
 as it went out (secrets masked), the raw answer and the records the settings made of it."""
 
-import os
 from itertools import islice
 
 from django.core.exceptions import ImproperlyConfigured
 
 from connectors.errors import ConnectorError
 from connectors.rest.probe import PAGE_SIZE, ConnectionProbe, test_connection
-from integration_console.catalog.models import System, auth_env_var_error
+from integration_console.catalog.models import System
 
-from .connections import connector_for
+from .connections import connector_for, system_token
 
 
 def system_test_connection(*, system: System, resource: str) -> ConnectionProbe:
     """Read one page of ``resource`` from ``system`` with its saved settings and token, and say
     what came of it. Reads only; never raises for what the system answers."""
-    problem = auth_env_var_error(system.auth_env_var)
-    if problem:
+    try:
+        token = system_token(system)
+    except ImproperlyConfigured as exc:
         return ConnectionProbe(
-            ok=False, request=None, answer=None, error=problem, error_kind="settings"
+            ok=False, request=None, answer=None, error=str(exc), error_kind="settings"
         )
-    token = os.environ.get(system.auth_env_var) if system.auth_env_var else None
     if system.connector == "rest":
         return test_connection(
             system.settings or {},

@@ -21,24 +21,28 @@ _local_limiters_lock = threading.Lock()
 
 
 def connector_for(system: System) -> Connector:
-    """A connector for ``system``, with its token read from the environment variable the
-    system names and the limiter that keeps the system's rate (rate_limiter_for()). A variable
-    that CONNECTOR_SECRET_ENV_PATTERN does not allow is refused (ImproperlyConfigured) before it
-    is read: System.clean() refuses it too, but rows written before the pattern existed, or
-    without clean(), must not send another secret either."""
-    problem = auth_env_var_error(system.auth_env_var)
-    if problem:
-        raise ImproperlyConfigured(f"{system}: {problem}")
-    token = os.environ.get(system.auth_env_var) if system.auth_env_var else None
+    """A connector for ``system``, with its token (system_token()) and the limiter that keeps
+    the system's rate (rate_limiter_for())."""
     return build_connector(
         system.connector,
         base_url=system.base_url,
-        token=token,
+        token=system_token(system),
         timeout=system.timeout_seconds,
         rate_limit_per_second=system.rate_limit_per_second,
         settings=system.settings,
         limiter=rate_limiter_for(system),
     )
+
+
+def system_token(system: System) -> str | None:
+    """The token in the environment variable ``system`` names. A variable that
+    CONNECTOR_SECRET_ENV_PATTERN does not allow is refused (ImproperlyConfigured) before it is
+    read: System.clean() refuses it too, but rows written before the pattern existed, or
+    without clean(), must not send another secret either."""
+    problem = auth_env_var_error(system.auth_env_var)
+    if problem:
+        raise ImproperlyConfigured(f"{system}: {problem}")
+    return os.environ.get(system.auth_env_var) if system.auth_env_var else None
 
 
 def rate_limiter_for(system: System) -> Limiter | None:
