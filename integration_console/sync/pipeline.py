@@ -33,7 +33,7 @@ from integration_console.catalog.schema import is_blank, payload_errors
 from .contracts import active_contract_fields, check_contract
 from .failures import FailureKind, RecordFailure, describe_field_errors
 from .locks import record_lock
-from .mapping import KeptCorrection, Transformed, get_path, target_field, transform_record
+from .mapping import KeptCorrection, Transformed, target_field, transform_record
 from .models import AuditEntry, Correction, Flow, RecordLink, SyncRun
 from .redaction import MASK, mask_payload, sensitive_fields, sensitive_source_paths
 from .signals import record_failed, record_synced
@@ -318,7 +318,10 @@ def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> Re
 def find_lost_create(ctx: FlowContext, source_id: str) -> str | None:
     """The target id of a record an earlier create of ``source_id`` made although its answer
     never came back (a timeout, a dropped connection, retries spent), or None. Looked up by
-    the idempotency keys those attempts sent."""
+    the idempotency keys those attempts sent; a target that keeps no keys is not asked, and
+    its creates cost no look-up in the audit trail."""
+    if not ctx.target.capabilities.idempotency_keys:
+        return None
     keys = (
         AuditEntry.objects.filter(
             flow=ctx.flow,
@@ -725,7 +728,3 @@ def _write_audit(
 def position_moment(updated_at: str) -> datetime | None:
     """The moment a source's ``updated_at`` names, for the flow's cursor; None if unparsable."""
     return _moment(updated_at)
-
-
-def record_source_value(record: Record, rule: FieldRule) -> Any:
-    return get_path(record, rule.source_path)

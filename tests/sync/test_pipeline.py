@@ -2,6 +2,7 @@
 
 import pytest
 
+from connectors.base import Capabilities
 from connectors.errors import RejectedError
 from integration_console.sync.models import AuditEntry
 from integration_console.sync.pipeline import load_context, process_record
@@ -21,6 +22,8 @@ GOOD = {
 
 
 class MemoryTarget:
+    capabilities = Capabilities()
+
     def __init__(self, fail_with: Exception | None = None) -> None:
         self.created: list[dict] = []
         self.fail_with = fail_with

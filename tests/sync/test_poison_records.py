@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.base import Capabilities
 from integration_console.sync.models import AuditEntry, RecordLink
 from integration_console.sync.pipeline import load_context, process_record, source_id_of
 from review_queue.models import ReviewItem
@@ -27,6 +28,8 @@ GOOD = {
 
 class AcceptingTarget:
     """A target that takes every create, answering with the id ``answer_id`` makes."""
+
+    capabilities = Capabilities()
 
     def __init__(self, answer_id=lambda n: f"T-{n}") -> None:
         self.created: list[dict] = []
