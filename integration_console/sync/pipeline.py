@@ -90,10 +90,6 @@ class Result:
     action: str
     outcome: str
 
-    @property
-    def wrote(self) -> bool:
-        return self.outcome == Outcome.SUCCEEDED and self.action != Action.SKIP
-
 
 @dataclass(frozen=True)
 class AuditScope:

@@ -200,13 +200,12 @@ class _ChunkExecution:
         except Exception as exc:
             logger.exception("Sync run %s failed", run.pk)
             return self._finish(SyncRun.Status.FAILED, error=f"{exc.__class__.__name__}: {exc}")
-        if more:
-            run.chunks_done += 1
-            self._save(["chunks_done"])
-            _enqueue_quietly(run.pk, self.token)
-            return run
         run.chunks_done += 1
-        return self._finish(_status_of(run))
+        if not more:
+            return self._finish(_status_of(run))
+        self._save(["chunks_done"])
+        _enqueue_quietly(run.pk, self.token)
+        return run
 
     def _process_records(self, ctx: FlowContext) -> bool:
         """Process records from where the run stands until the source ends (False), or the
@@ -232,8 +231,8 @@ class _ChunkExecution:
                     return True
                 run.read_count += 1
                 if flow.stage != Flow.Stage.READ_ONLY:
-                    result = process_record(ctx, record)
-                    setattr(run, counter_for(result), getattr(run, counter_for(result)) + 1)
+                    counter = counter_for(process_record(ctx, record))
+                    setattr(run, counter, getattr(run, counter) + 1)
                 self._advance(record)
                 done += 1
                 self._beat_if_due()
