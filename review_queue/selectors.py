@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from integration_console.catalog.models import FieldRule
 from integration_console.sync.models import AuditEntry, Correction, RecordLink
@@ -12,6 +12,7 @@ from integration_console.sync.redaction import (
     sensitive_fields,
     sensitive_source_paths,
 )
+from integration_console.sync.services import record_corrections
 
 from .models import ReviewItem, ReviewItemEvent
 
@@ -144,10 +145,7 @@ def review_item_corrections(item: ReviewItem) -> list[Correction]:
     """The corrections kept for the item's record, sensitive values masked: what the pipeline
     applies on every run until the source's own value changes."""
     sensitive = sensitive_fields(item.flow.data_class.fields)
-    corrections = Correction.objects.filter(flow=item.flow, source_id=item.source_id).order_by(
-        F("retired_at").desc(nulls_first=True), "-made_at"
-    )[:20]
-    shown = list(corrections)
+    shown = record_corrections(flow=item.flow, source_id=item.source_id, limit=20)
     for correction in shown:
         if correction.target_field in sensitive:
             correction.value = correction.source_value = MASK

@@ -156,10 +156,10 @@ def record_link_lost_create(*, flow: Flow, source_id: str, actor: str) -> str | 
         return found
 
 
-def record_corrections(*, flow: Flow, source_id: str) -> list[Correction]:
-    """The corrections kept for one record, live ones first, newest first."""
-    return list(
-        Correction.objects.filter(flow=flow, source_id=source_id).order_by(
-            F("retired_at").desc(nulls_first=True), "-made_at"
-        )
+def record_corrections(*, flow: Flow, source_id: str, limit: int | None = None) -> list[Correction]:
+    """The corrections kept for one record, live ones first, newest first (at most
+    ``limit``)."""
+    corrections = Correction.objects.filter(flow=flow, source_id=source_id).order_by(
+        F("retired_at").desc(nulls_first=True), "-made_at"
     )
+    return list(corrections[:limit] if limit is not None else corrections)
