@@ -11,7 +11,8 @@ from integration_console.catalog.models import System
 
 from .connections import connector_for
 from .models import Flow
-from .redaction import mask_payload, sensitive_fields, sensitive_source_paths
+from .redaction import mask_payload
+from .selectors import resource_sensitive_paths
 from .storable import storable
 
 BROWSE_PAGE_SIZE = 25
@@ -53,23 +54,9 @@ def system_browse(*, system: System, resource: str, after: Position | None) -> B
         connector.close()
     more = len(records) > BROWSE_PAGE_SIZE
     records = records[:BROWSE_PAGE_SIZE]
-    hidden = _sensitive_paths(system, resource)
+    hidden = resource_sensitive_paths(system, resource)
     shown = [storable(mask_payload(r, hidden) if isinstance(r, dict) else r) for r in records]
     last = records[-1] if records and isinstance(records[-1], dict) else None
     return BrowsedPage(
         records=shown, next_position=record_position(last) if more and last else None
     )
-
-
-def _sensitive_paths(system: System, resource: str) -> set[str]:
-    hidden: set[str] = set()
-    reading = Flow.objects.filter(source_system=system, source_resource=resource)
-    for flow in reading.select_related("data_class", "field_map"):
-        sensitive = sensitive_fields(flow.data_class.fields)
-        version = flow.field_map.active_version
-        rules = list(version.rules.all()) if version else []
-        hidden |= sensitive_source_paths(rules, sensitive)
-    writing = Flow.objects.filter(target_system=system, target_resource=resource)
-    for flow in writing.select_related("data_class"):
-        hidden |= sensitive_fields(flow.data_class.fields)
-    return hidden

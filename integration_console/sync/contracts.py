@@ -34,9 +34,9 @@ from integration_console.catalog.models import ResourceContract, System
 from integration_console.catalog.schema import is_blank
 from integration_console.catalog.services import resource_contract_draft
 
-from .browsing import _sensitive_paths as sensitive_paths_of
 from .connections import connector_for
 from .failures import FailureKind, RecordFailure
+from .selectors import resource_sensitive_paths as sensitive_paths_of
 
 DEFAULT_SAMPLE_SIZE = 100
 ENUM_MIN_VALUES = 30

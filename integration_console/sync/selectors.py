@@ -1,8 +1,11 @@
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from integration_console.catalog.models import System
+
 from .failures import NEEDS_ATTENTION, FailureKind
 from .models import Flow, SyncRun
+from .redaction import sensitive_fields, sensitive_source_paths
 
 
 def _review_items():
@@ -50,3 +53,19 @@ def failures_needing_attention() -> list[dict]:
 
 def recent_runs(limit: int = 20) -> QuerySet[SyncRun]:
     return SyncRun.objects.select_related("flow", "field_map_version")[:limit]
+
+
+def resource_sensitive_paths(system: System, resource: str) -> set[str]:
+    """The fields of ``system``'s ``resource`` that flows map into sensitive fields (reading
+    it) or that are sensitive themselves (writing it): what to mask wherever it is shown."""
+    hidden: set[str] = set()
+    reading = Flow.objects.filter(source_system=system, source_resource=resource)
+    for flow in reading.select_related("data_class", "field_map"):
+        sensitive = sensitive_fields(flow.data_class.fields)
+        version = flow.field_map.active_version
+        rules = list(version.rules.all()) if version else []
+        hidden |= sensitive_source_paths(rules, sensitive)
+    writing = Flow.objects.filter(target_system=system, target_resource=resource)
+    for flow in writing.select_related("data_class"):
+        hidden |= sensitive_fields(flow.data_class.fields)
+    return hidden
