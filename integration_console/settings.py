@@ -164,8 +164,10 @@ RQ_QUEUES = {
 IN_PROCESS_JOBS = os.environ.get("IN_PROCESS_JOBS", "thread")
 IN_PROCESS_JOB_THREADS = int(os.environ.get("IN_PROCESS_JOB_THREADS", "2"))
 
-# A run is executed in chunks, each its own job: at most this many records or seconds, so that
-# no run is capped by RQ's job timeout and a dead worker loses at most one chunk.
+# A run is executed in chunks, each its own job that any worker takes: a chunk is this many
+# records of the source (so one run spreads over every worker there is); a chunk that takes
+# longer than SYNC_CHUNK_SECONDS goes on in a new job of its own, so that no job outlives RQ's
+# job timeout.
 SYNC_CHUNK_RECORDS = int(os.environ.get("SYNC_CHUNK_RECORDS", "500"))
 SYNC_CHUNK_SECONDS = float(os.environ.get("SYNC_CHUNK_SECONDS", "120"))
 # The process running a chunk proves it is alive this often (and saves where it stands).

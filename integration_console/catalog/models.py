@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -61,6 +62,13 @@ class System(models.Model):
     timeout_seconds = models.FloatField(default=10.0)
     rate_limit_per_second = models.PositiveIntegerField(
         null=True, blank=True, help_text="Leave empty for no limit."
+    )
+    max_concurrent_writes = models.PositiveSmallIntegerField(
+        "writes at once",
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(32)],
+        help_text="How many records a run writes to this system at the same time, per worker. "
+        "The rate limit still holds across them.",
     )
     description = models.TextField(blank=True)
     history = HistoricalRecords()

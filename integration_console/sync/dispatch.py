@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -60,9 +61,13 @@ def enqueue_job(
     transaction.on_commit(send)
 
 
-def job_is_pending(job_id: str) -> bool:
+def job_is_pending(job_id: str, *, started_within: float | None = None) -> bool:
     """Whether RQ still holds the job, waiting or running. In-process jobs are never pending
-    across a restart of the process, which is what asking this after a while is about."""
+    across a restart of the process, which is what asking this after a while is about.
+
+    With ``started_within``, a job that started longer ago than that many seconds is taken
+    for dead: for a job whose first act is to claim its row, a job that started but never
+    claimed it died with its worker (RQ learns that only when the worker's key expires)."""
     if jobs_run_in_process():
         return False
     import django_rq
@@ -73,7 +78,11 @@ def job_is_pending(job_id: str) -> bool:
         job = Job.fetch(job_id, connection=django_rq.get_connection("default"))
     except NoSuchJobError:
         return False
-    return job.get_status() in (
+    status = job.get_status()
+    if status == JobStatus.STARTED and started_within is not None and job.started_at:
+        started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
+        return (datetime.now(UTC) - started).total_seconds() <= started_within
+    return status in (
         JobStatus.QUEUED,
         JobStatus.STARTED,
         JobStatus.SCHEDULED,

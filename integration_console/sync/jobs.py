@@ -4,11 +4,11 @@ view would call."""
 from typing import Any
 
 from .models import Flow
-from .services import flows_start_due, record_retry, sync_run_execute_chunk, sync_runs_recover
+from .services import flows_start_due, record_retry, sync_chunk_execute, sync_runs_recover
 
 
-def execute_run_chunk(run_id: int, token: str = "") -> None:
-    sync_run_execute_chunk(run_id=run_id, token=token)
+def execute_sync_chunk(chunk_id: int, token: str = "") -> None:
+    sync_chunk_execute(chunk_id=chunk_id, token=token)
 
 
 def retry_record(

@@ -8,7 +8,7 @@ lock may call another that takes it.
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection
@@ -44,6 +44,55 @@ def record_lock(flow_id: int, source_id: str) -> Iterator[None]:
                 yield
     finally:
         held.discard(key)
+
+
+@contextmanager
+def page_locks(flow_id: int, source_ids: Iterable[str]) -> Iterator[set[str]]:
+    """Try to take the locks of many records of a flow at once, without waiting; yield the
+    ids whose locks this block holds. A page of a run takes its records' locks this way in
+    one statement; a record another writer holds (a retry, a link) is left to the caller to
+    process on its own, afterwards, with record_lock. Held until the block ends; outside a
+    transaction only, since a page spans several."""
+    held: set[int] = _held.__dict__.setdefault("keys", set())
+    keys = {source_id: record_lock_key(flow_id, source_id) for source_id in source_ids}
+    mine = {source_id for source_id, key in keys.items() if key in held}
+    wanted = {source_id: key for source_id, key in keys.items() if source_id not in mine}
+    taken = _try_lock_all(wanted)
+    held.update(wanted[source_id] for source_id in taken)
+    try:
+        yield mine | set(taken)
+    finally:
+        held.difference_update(wanted[source_id] for source_id in taken)
+        _unlock_all([wanted[source_id] for source_id in taken])
+
+
+def _try_lock_all(wanted: dict[str, int]) -> list[str]:
+    if not wanted:
+        return []
+    if connection.vendor != "postgresql":
+        return [s for s, key in wanted.items() if _STRIPES[key % len(_STRIPES)].acquire(False)]
+    by_key = {key: source_id for source_id, key in wanted.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_lock(k)",
+            [list(by_key)],
+        )
+        return [by_key[key] for (key,) in cursor.fetchall()]
+
+
+def _unlock_all(keys: list[int]) -> None:
+    if not keys:
+        return
+    if connection.vendor != "postgresql":
+        for key in keys:
+            _STRIPES[key % len(_STRIPES)].release()
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", [keys])
+    except Exception:
+        connection.close()
+        raise
 
 
 @contextmanager

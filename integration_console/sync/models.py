@@ -100,6 +100,7 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         SUCCEEDED_WITH_FAILURES = "succeeded_with_failures", "Succeeded with failures"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
@@ -113,17 +114,15 @@ class SyncRun(models.Model):
     executed_by = models.CharField(
         max_length=200, blank=True, help_text="Worker process that executed the run."
     )
-    # Whoever holds the current token owns the run: every heartbeat, position save and finish
-    # is a compare-and-set on it, so a run taken over from a dead worker is never written by
-    # the old owner again.
-    claim_token = models.CharField(max_length=32, blank=True, editable=False)
-    # Where the run stands in the source's (updated_at, id) order: durable after every chunk
-    # and heartbeat, so a new owner resumes there.
+    # Where every record before it has been processed, in the source's (updated_at, id) order:
+    # the end of the last of the run's chunks that are done without a gap before them. An
+    # incremental flow's cursor moves with it.
     position_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
     position_source_id = models.CharField(max_length=200, blank=True, editable=False)
     chunks_done = models.PositiveIntegerField(default=0)
     recoveries = models.PositiveIntegerField(
-        default=0, help_text="Times the run was resumed after its worker died or its job was lost."
+        default=0,
+        help_text="Times one of its chunks was resumed after its worker died or its job was lost.",
     )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -164,11 +163,85 @@ class SyncRun(models.Model):
             return self.finished_at - self.started_at
         return None
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class SyncChunk(models.Model):
+    """A stretch of a run's source records, executed by whichever worker takes its job.
+
+    A chunk reads its stretch first and at once queues the next chunk to start after it, then
+    processes its records: so a run keeps as many workers busy as there are, each on its own
+    stretch, and reads the source once. Whoever holds a chunk's claim token owns it: every
+    save is a compare-and-set on the token, so a chunk taken over from a dead worker is never
+    written by the old owner again."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        STOPPED = "stopped", "Stopped (the run ended before it)"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    # The stretch: strictly after ``after`` (none: the source's start) up to and including
+    # ``until``, which the chunk sets once it has read its records.
+    after_updated_at = models.DateTimeField(null=True, blank=True)
+    after_source_id = models.CharField(max_length=200, blank=True)
+    until_updated_at = models.DateTimeField(null=True, blank=True)
+    until_source_id = models.CharField(max_length=200, blank=True)
+    last = models.BooleanField(default=False, help_text="The source ended in this chunk.")
+    # How far the chunk has processed its stretch: where a new owner resumes.
+    position_updated_at = models.DateTimeField(null=True, blank=True)
+    position_source_id = models.CharField(max_length=200, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
+    # The RQ job last queued for it, for the recovery to ask RQ about.
+    job_id = models.CharField(max_length=100, blank=True, editable=False)
+    executed_by = models.CharField(max_length=200, blank=True)
+    recoveries = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    read_count = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    dry_run_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="one_chunk_per_run_number"),
+        ]
+        # The recovery sweep looks for active chunks gone quiet.
+        indexes = [
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="sync_chunk_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} chunk {self.number}"
+
 
 class RecordLinkQuerySet(models.QuerySet):
     def for_record(self, flow: Flow, source_id: str) -> "RecordLinkQuerySet":
         """The link of one of ``flow``'s source records: its natural key, said once."""
         return self.filter(**RecordLink.natural_key_of(flow, source_id))
+
+    def for_records(self, flow: Flow, source_ids: list[str]) -> "RecordLinkQuerySet":
+        """The links of many of ``flow``'s source records, in one query."""
+        key = RecordLink.natural_key_of(flow, "")
+        del key["source_id"]
+        return self.filter(**key, source_id__in=source_ids)
 
 
 class RecordLink(models.Model):

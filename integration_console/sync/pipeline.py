@@ -10,12 +10,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -61,7 +63,8 @@ class RunAborted(Exception):
 
     def __init__(self, message: str, *, record_failed: bool = False) -> None:
         super().__init__(message)
-        # True when a record met the cause and is already recorded as a failure.
+        # True when a record met the cause, is recorded as a failure, and is still to be
+        # counted on the run.
         self.record_failed = record_failed
 
 
@@ -102,6 +105,35 @@ class AuditScope:
     run: SyncRun | None = None
     sensitive: frozenset[str] = frozenset()
     sensitive_source: frozenset[str] = frozenset()
+
+
+def uncertain_creates(flow: Flow, source_ids: list[str]) -> QuerySet[AuditEntry]:
+    """The failed creates of these records whose answer never came back: they may have landed."""
+    return AuditEntry.objects.filter(
+        flow=flow,
+        source_id__in=source_ids,
+        action=Action.CREATE,
+        outcome=Outcome.FAILED,
+        failure_kind__in=UNCERTAIN_CREATE_KINDS,
+    ).exclude(idempotency_key="")
+
+
+@dataclass
+class Attempt:
+    source_id: str
+    started: float
+    payload: dict[str, Any] | None = None
+    action: str = Action.CREATE
+    target_id: str = ""
+    attempt: int = 1
+    link: RecordLink | None = None
+    idempotency_key: str = ""
+    sent: dict[str, Any] | None = None
+    withheld: dict[str, str] = field(default_factory=dict)
+    corrected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set while the attempt runs outside the database (a page's write in a worker thread):
+    # its audit entries are collected here and written with the page's bookkeeping.
+    deferred: list[AuditEntry] | None = None
 
 
 class StagedTarget:
@@ -145,6 +177,8 @@ class FlowContext:
     create_only: frozenset[str] = frozenset()
     # The active contract of the flow's source resource, checked before anything else.
     contract_fields: dict | None = None
+    # How many writes to the target a page sends at once (the target system's bound).
+    write_concurrency: int = 1
 
     @property
     def flow(self) -> Flow:
@@ -171,6 +205,8 @@ def load_context(
     field_owners = {rule.field: rule.owner_id for rule in ownership if rule.field}
     class_owner = next((rule.owner_id for rule in ownership if not rule.field), None)
     sensitive = sensitive_fields(flow.data_class.fields)
+    # Loaded here, once: a page's write threads read them and must not query for them.
+    target_system, _ = flow.target_system, flow.source_system
     return FlowContext(
         scope=AuditScope(
             flow=flow,
@@ -195,6 +231,7 @@ def load_context(
         contract_fields=active_contract_fields(
             system_id=flow.source_system_id, resource=flow.source_resource
         ),
+        write_concurrency=target_system.max_concurrent_writes,
     )
 
 
@@ -252,46 +289,78 @@ def process_record(ctx: FlowContext, record: Record) -> Result:
 def _process_locked(
     ctx: FlowContext, record: Record, source_id: str, drift: RecordFailure | None
 ) -> Result:
-    state = _Attempt(source_id=source_id, started=time.monotonic())
-    snapshot = record if isinstance(record, dict) else {"value": record}
-    try:
+    state = Attempt(source_id=source_id, started=time.monotonic())
+    with recording_failures(ctx, state, record) as outcome:
         if drift is not None:
             raise drift
-        if ctx.contract_fields:
-            check_contract(
-                ctx.contract_fields,
-                record,
-                source=f"{ctx.flow.source_system}'s {ctx.flow.source_resource}",
-                sensitive=ctx.scope.sensitive_source,
-            )
-        state.link = RecordLink.objects.for_record(ctx.flow, source_id).first()
-        if state.link is not None:
-            state.action, state.target_id = Action.UPDATE, state.link.target_id
-        transformed = _transform(ctx, state, record)
-        payload = transformed.payload
-        state.payload, state.corrected = payload, transformed.corrected
-        errors = unsendable_values(payload)
-        for name, messages in payload_errors(ctx.schema_fields, payload).items():
-            errors.setdefault(name, messages)
-        if errors:
-            raise RecordFailure(
-                FailureKind.INVALID,
-                f"Not a valid {ctx.flow.data_class.label.lower()}. {describe_field_errors(errors)}",
-                field_errors=errors,
-            )
-        return _identify_and_load(ctx, state, record, payload)
+        link = RecordLink.objects.for_record(ctx.flow, source_id).first()
+        payload = prepare(ctx, state, record, link=link, corrections=None)
+        outcome.result = _identify_and_load(ctx, state, record, payload)
+    return outcome.result
+
+
+@dataclass
+class _Outcome:
+    result: Result | None = None
+
+
+@contextmanager
+def recording_failures(ctx: FlowContext, state: Attempt, record: Any) -> Iterator[_Outcome]:
+    """Run one record's work; a RecordFailure it raises is recorded (and stops the run when the
+    target is gone), and a bug is recorded as an internal error before the run is aborted.
+    The outcome's result is a failed Result unless the block set another."""
+    outcome = _Outcome()
+    snapshot = record if isinstance(record, dict) else {"value": record}
+    try:
+        yield outcome
     except RecordFailure as failure:
-        _record_failure(ctx.scope, state, failure, source_record=snapshot)
+        record_failure(ctx.scope, state, failure, source_record=snapshot)
+        outcome.result = Result(state.action, Outcome.FAILED)
         if failure.stops_run:
             raise TargetUnavailable(failure.reason, record_failed=True) from None
-        return Result(state.action, Outcome.FAILED)
     except RecordInterrupted:
         raise
     except Exception as exc:
-        logger.exception("Bug while processing %s in %s", source_id, ctx.flow)
+        logger.exception("Bug while processing %s in %s", state.source_id, ctx.flow)
         failure = RecordFailure(FailureKind.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
-        _record_failure(ctx.scope, state, failure, source_record=snapshot)
-        raise RunAborted(f"Record {source_id}: {failure.reason}", record_failed=True) from exc
+        record_failure(ctx.scope, state, failure, source_record=snapshot)
+        raise RunAborted(f"Record {state.source_id}: {failure.reason}", record_failed=True) from exc
+
+
+def prepare(
+    ctx: FlowContext,
+    state: Attempt,
+    record: Record,
+    *,
+    link: RecordLink | None,
+    corrections: dict[str, KeptCorrection] | None,
+) -> dict[str, Any]:
+    """Check the record against the source's contract, transform it (with its kept
+    corrections: looked up unless given) and validate what would be sent; the payload, or a
+    RecordFailure. Writes nothing to the target."""
+    if ctx.contract_fields:
+        check_contract(
+            ctx.contract_fields,
+            record,
+            source=f"{ctx.flow.source_system}'s {ctx.flow.source_resource}",
+            sensitive=ctx.scope.sensitive_source,
+        )
+    state.link = link
+    if link is not None:
+        state.action, state.target_id = Action.UPDATE, link.target_id
+    transformed = _transform(ctx, state, record, corrections)
+    payload = transformed.payload
+    state.payload, state.corrected = payload, transformed.corrected
+    errors = unsendable_values(payload)
+    for name, messages in payload_errors(ctx.schema_fields, payload).items():
+        errors.setdefault(name, messages)
+    if errors:
+        raise RecordFailure(
+            FailureKind.INVALID,
+            f"Not a valid {ctx.flow.data_class.label.lower()}. {describe_field_errors(errors)}",
+            field_errors=errors,
+        )
+    return payload
 
 
 def link_record(ctx: FlowContext, source_id: str, target_id: str) -> None:
@@ -299,15 +368,15 @@ def link_record(ctx: FlowContext, source_id: str, target_id: str) -> None:
     attempt with the action ``link``. The link carries no payload hash, so the next attempt
     writes the source's fields to it (ownership rules still apply). The caller holds the
     record's lock."""
-    state = _Attempt(source_id, time.monotonic(), action=Action.LINK, target_id=target_id)
+    state = Attempt(source_id, time.monotonic(), action=Action.LINK, target_id=target_id)
     state.link = RecordLink.objects.for_record(ctx.flow, source_id).first()
     _record_success(ctx, state, "", Outcome.SUCCEEDED)
 
 
 def fail_record(scope: AuditScope, source_id: str, failure: RecordFailure) -> Result:
     """Record a failure met before the pipeline could start, e.g. an unreadable source record."""
-    state = _Attempt(source_id, time.monotonic())
-    _record_failure(scope, state, failure, source_record={})
+    state = Attempt(source_id, time.monotonic())
+    record_failure(scope, state, failure, source_record={})
     return Result(state.action, Outcome.FAILED)
 
 
@@ -318,47 +387,34 @@ def find_lost_create(ctx: FlowContext, source_id: str) -> str | None:
     its creates cost no look-up in the audit trail."""
     if not ctx.target.capabilities.idempotency_keys:
         return None
-    keys = (
-        AuditEntry.objects.filter(
-            flow=ctx.flow,
-            source_id=source_id,
-            action=Action.CREATE,
-            outcome=Outcome.FAILED,
-            failure_kind__in=UNCERTAIN_CREATE_KINDS,
-        )
-        .exclude(idempotency_key="")
-        .values_list("idempotency_key", flat=True)
-        .distinct()
-    )
-    for key in keys:
+    keys = uncertain_creates(ctx.flow, [source_id]).values_list("idempotency_key", flat=True)
+    for key in keys.distinct():
         found = ctx.target.find_created(ctx.flow.target_resource, key)
         if isinstance(found, dict) and found.get("id") not in (None, ""):
             return str(found["id"])
     return None
 
 
-@dataclass
-class _Attempt:
-    source_id: str
-    started: float
-    payload: dict[str, Any] | None = None
-    action: str = Action.CREATE
-    target_id: str = ""
-    attempt: int = 1
-    link: RecordLink | None = None
-    idempotency_key: str = ""
-    sent: dict[str, Any] | None = None
-    withheld: dict[str, str] = field(default_factory=dict)
-    corrected: dict[str, dict[str, Any]] = field(default_factory=dict)
+def kept_corrections(flow: Flow, source_ids: list[str]) -> dict[str, dict[str, KeptCorrection]]:
+    """The live corrections of these records, by source id then target field: one query."""
+    found: dict[str, dict[str, KeptCorrection]] = {}
+    live = Correction.objects.filter(flow=flow, source_id__in=source_ids, retired_at=None)
+    for c in live:
+        kept = KeptCorrection(c.target_field, c.source_value, c.value)
+        found.setdefault(c.source_id, {})[c.target_field] = kept
+    return found
 
 
-def _transform(ctx: FlowContext, state: _Attempt, record: Record) -> Transformed:
-    corrections = {}
-    if ctx.has_corrections:
-        live = Correction.objects.filter(flow=ctx.flow, source_id=state.source_id, retired_at=None)
-        corrections = {
-            c.target_field: KeptCorrection(c.target_field, c.source_value, c.value) for c in live
-        }
+def _transform(
+    ctx: FlowContext,
+    state: Attempt,
+    record: Record,
+    corrections: dict[str, KeptCorrection] | None = None,
+) -> Transformed:
+    if corrections is None:
+        corrections = {}
+        if ctx.has_corrections:
+            corrections = kept_corrections(ctx.flow, [state.source_id]).get(state.source_id, {})
     transformed = transform_record(ctx.rules, record, corrections)
     if transformed.outdated:
         # The source's own value changed since the fix: from now on the source is right.
@@ -375,7 +431,7 @@ def _transform(ctx: FlowContext, state: _Attempt, record: Record) -> Transformed
 
 
 def _identify_and_load(
-    ctx: FlowContext, state: _Attempt, record: Record, payload: dict[str, Any]
+    ctx: FlowContext, state: Attempt, record: Record, payload: dict[str, Any]
 ) -> Result:
     flow = ctx.flow
     digest = payload_hash(payload)
@@ -387,7 +443,7 @@ def _identify_and_load(
         # The whole path but the write: what would be sent, and what would be withheld.
         state.sent = payload
         if state.link is not None:
-            state.sent = _merge_by_ownership(ctx, state, record, payload)
+            state.sent = merge_by_ownership(ctx, state, record, payload)
         _record_success(ctx, state, digest, Outcome.DRY_RUN)
         return Result(state.action, Outcome.DRY_RUN)
 
@@ -397,7 +453,7 @@ def _identify_and_load(
             # An earlier create did land: link to it, then bring it up to date.
             _record_success(
                 ctx,
-                _Attempt(state.source_id, time.monotonic(), action=Action.LINK, target_id=found),
+                Attempt(state.source_id, time.monotonic(), action=Action.LINK, target_id=found),
                 "",
                 Outcome.SUCCEEDED,
             )
@@ -405,32 +461,34 @@ def _identify_and_load(
             state.action, state.target_id = Action.UPDATE, found
 
     if state.link is not None:
-        body = _merge_by_ownership(ctx, state, record, payload)
+        body = merge_by_ownership(ctx, state, record, payload)
         state.sent = body
         if body:
-            _load(
-                ctx, state, lambda: ctx.target.update(flow.target_resource, state.target_id, body)
-            )
+            load(ctx, state, lambda: ctx.target.update(flow.target_resource, state.target_id, body))
         _record_success(ctx, state, digest, Outcome.SUCCEEDED)
         return Result(state.action, Outcome.SUCCEEDED)
 
-    state.idempotency_key = hashlib.sha256(
-        f"{flow.pk}:{state.source_id}:{digest}".encode()
-    ).hexdigest()
+    state.idempotency_key = idempotency_key_for(flow, state.source_id, digest)
     state.sent = payload
-    stored = _load(
+    stored = load(
         ctx,
         state,
         lambda: ctx.target.create(
             flow.target_resource, payload, idempotency_key=state.idempotency_key
         ),
     )
-    state.target_id = _target_id_of(ctx, stored)
+    state.target_id = target_id_of(ctx, stored)
     _record_success(ctx, state, digest, Outcome.SUCCEEDED)
     return Result(state.action, Outcome.SUCCEEDED)
 
 
-def _target_id_of(ctx: FlowContext, stored: Any) -> str:
+def idempotency_key_for(flow: Flow, source_id: str, digest: str) -> str:
+    """The key a create of this payload of this record carries: the same payload sent twice
+    creates one record in a target that honours keys."""
+    return hashlib.sha256(f"{flow.pk}:{source_id}:{digest}".encode()).hexdigest()
+
+
+def target_id_of(ctx: FlowContext, stored: Any) -> str:
     target_id = stored.get("id") if isinstance(stored, dict) else None
     if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
         raise RecordFailure(
@@ -449,8 +507,8 @@ def _target_id_of(ctx: FlowContext, stored: Any) -> str:
     return text
 
 
-def _merge_by_ownership(
-    ctx: FlowContext, state: _Attempt, record: Record, payload: dict[str, Any]
+def merge_by_ownership(
+    ctx: FlowContext, state: Attempt, record: Record, payload: dict[str, Any]
 ) -> dict[str, Any]:
     """What an update sends: fields the target system owns (per field, else for the whole
     data class) are withheld; for the rest the field's conflict rule decides: source wins,
@@ -480,7 +538,7 @@ def _merge_by_ownership(
             body[name] = value
             continue
         if current is None:
-            current = _load(
+            current = load(
                 ctx, state, lambda: ctx.target.get(flow.target_resource, state.target_id)
             )
             current = current if isinstance(current, dict) else {}
@@ -532,7 +590,7 @@ def _moment(value: Any) -> datetime | None:
     return moment
 
 
-def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
+def load(ctx: FlowContext, state: Attempt, call: Callable[[], Any]) -> Any:
     """Call the target, retrying transient errors up to the flow's attempts with backoff.
     Every failed attempt leaves an audit entry; other connector errors become RecordFailures."""
     max_attempts = max(1, ctx.flow.max_attempts)
@@ -563,39 +621,45 @@ def _load(ctx: FlowContext, state: _Attempt, call: Callable[[], Any]) -> Any:
                 delay = min(0.5 * 2 ** (state.attempt - 1), MAX_BACKOFF_SECONDS)
             _wait(ctx, delay)
             state.attempt += 1
-        except AlreadyExistsError as exc:
-            existing = f" as {exc.existing_id}" if exc.existing_id else ""
-            raise RecordFailure(
-                FailureKind.ALREADY_EXISTS,
-                f"{ctx.flow.target_system} already has this record{existing}. "
-                + describe_field_errors(exc.field_errors),
-                field_errors=exc.field_errors,
-                target_response=exc.response_body,
-                existing_target_id=exc.existing_id or "",
-            ) from exc
-        except AuthenticationError as exc:
-            raise RecordFailure(
-                FailureKind.TARGET_REJECTED,
-                f"{ctx.flow.target_system} refused our credentials ({exc.message}) Check the "
-                f"token in {ctx.flow.target_system.auth_env_var or 'its auth variable'}.",
-                target_response=exc.response_body,
-                stops_run=True,
-            ) from exc
-        except NotFoundError as exc:
-            raise RecordFailure(
-                FailureKind.TARGET_REJECTED,
-                f"The linked target record {state.target_id} no longer exists.",
-                target_response=exc.response_body,
-            ) from exc
         except ConnectorError as exc:
-            details = describe_field_errors(exc.field_errors) or exc.message
-            status = f" (HTTP {exc.status})" if exc.status else ""
-            raise RecordFailure(
-                FailureKind.TARGET_REJECTED,
-                f"{ctx.flow.target_system} rejected the record{status}. {details}",
-                field_errors=exc.field_errors,
-                target_response=exc.response_body,
-            ) from exc
+            raise refusal_of(ctx, state, exc) from exc
+
+
+def refusal_of(ctx: FlowContext, state: Attempt, exc: ConnectorError) -> RecordFailure:
+    """The failure a target's refusal of one record is recorded as."""
+    target = ctx.flow.target_system
+    if isinstance(exc, AlreadyExistsError):
+        existing = f" as {exc.existing_id}" if exc.existing_id else ""
+        return RecordFailure(
+            FailureKind.ALREADY_EXISTS,
+            f"{target} already has this record{existing}. "
+            + describe_field_errors(exc.field_errors),
+            field_errors=exc.field_errors,
+            target_response=exc.response_body,
+            existing_target_id=exc.existing_id or "",
+        )
+    if isinstance(exc, AuthenticationError):
+        return RecordFailure(
+            FailureKind.TARGET_REJECTED,
+            f"{target} refused our credentials ({exc.message}) Check the "
+            f"token in {target.auth_env_var or 'its auth variable'}.",
+            target_response=exc.response_body,
+            stops_run=True,
+        )
+    if isinstance(exc, NotFoundError):
+        return RecordFailure(
+            FailureKind.TARGET_REJECTED,
+            f"The linked target record {state.target_id} no longer exists.",
+            target_response=exc.response_body,
+        )
+    details = describe_field_errors(exc.field_errors) or exc.message
+    status = f" (HTTP {exc.status})" if exc.status else ""
+    return RecordFailure(
+        FailureKind.TARGET_REJECTED,
+        f"{target} rejected the record{status}. {details}",
+        field_errors=exc.field_errors,
+        target_response=exc.response_body,
+    )
 
 
 def _wait(ctx: FlowContext, seconds: float) -> None:
@@ -607,7 +671,7 @@ def _wait(ctx: FlowContext, seconds: float) -> None:
         seconds -= WAIT_SLICE_SECONDS
 
 
-def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str) -> None:
+def _record_success(ctx: FlowContext, state: Attempt, digest: str, outcome: str) -> None:
     flow = ctx.flow
     with transaction.atomic():
         if outcome == Outcome.SUCCEEDED and state.link is not None:
@@ -632,8 +696,8 @@ def _record_success(ctx: FlowContext, state: _Attempt, digest: str, outcome: str
             )
 
 
-def _record_failure(
-    scope: AuditScope, state: _Attempt, failure: RecordFailure, *, source_record: Any
+def record_failure(
+    scope: AuditScope, state: Attempt, failure: RecordFailure, *, source_record: Any
 ) -> None:
     """Write the failed attempt and announce it. Cannot fail on what the source sent: every
     value is made storable first, and if the database still refuses, a bare failure that
@@ -654,7 +718,7 @@ def _record_failure(
 
 
 def _announce_failure(
-    scope: AuditScope, state: _Attempt, failure: RecordFailure, source_record: Any
+    scope: AuditScope, state: Attempt, failure: RecordFailure, source_record: Any
 ) -> None:
     clean = RecordFailure(
         failure.kind,
@@ -685,17 +749,27 @@ def _announce_failure(
     )
 
 
-def _write_audit(
+def _write_audit(scope: AuditScope, state: Attempt, outcome: str, **failure: Any) -> AuditEntry:
+    entry = audit_entry(scope, state, outcome, **failure)
+    if state.deferred is not None:
+        state.deferred.append(entry)
+    else:
+        entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry(
     scope: AuditScope,
-    state: _Attempt,
+    state: Attempt,
     outcome: str,
     *,
     failure_kind: str = "",
     failure_reason: str = "",
     field_errors: dict | None = None,
 ) -> AuditEntry:
+    """The audit entry of an attempt as it stands, not yet saved."""
     shown = state.sent if state.sent is not None else state.payload
-    return AuditEntry.objects.create(
+    return AuditEntry(
         flow=scope.flow,
         run=scope.run,
         source_id=state.source_id,

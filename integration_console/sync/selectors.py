@@ -69,3 +69,13 @@ def resource_sensitive_paths(system: System, resource: str) -> set[str]:
     for flow in writing.select_related("data_class"):
         hidden |= sensitive_fields(flow.data_class.fields)
     return hidden
+
+
+def source_ids_needing_attention(flow: Flow, source_ids: list[str]) -> set[str]:
+    """Which of these records of ``flow`` have an active review item: one query through the
+    queue's partial index, so that a page of records that have none locks no item row."""
+    return set(
+        _review_items()
+        .filter(flow=flow, source_id__in=source_ids, status__in=NEEDS_ATTENTION)
+        .values_list("source_id", flat=True)
+    )

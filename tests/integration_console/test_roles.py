@@ -99,6 +99,7 @@ def test_an_edit_in_the_admin_is_in_the_history_with_who_made_it(client, demo_fl
         "auth_env_var": system.auth_env_var,
         "timeout_seconds": "5.0",
         "rate_limit_per_second": "",
+        "max_concurrent_writes": "4",
         "description": system.description,
     }
     response = client.post(url, data)

@@ -11,7 +11,8 @@ from connectors.simulator.runner import start_simulator
 from integration_console.catalog.models import System
 from integration_console.demo import seed_demo_world
 from integration_console.sync import connections
-from integration_console.sync.models import AuditEntry, SyncRun
+from integration_console.sync.failures import FailureKind
+from integration_console.sync.models import AuditEntry, RecordLink, SyncRun
 from review_queue.models import ReviewItem
 from tests.factories import run_flow
 
@@ -87,7 +88,12 @@ def test_a_target_refusing_our_token_stops_the_run_after_one_record(
     assert "Simulated ERP refused our credentials" in run.error
     assert "IC_ERP_API_TOKEN" in run.error
     assert "expired-token" not in run.error
-    assert ReviewItem.objects.count() == 1
+    # One record met the refusal; the rest of its page was never sent. (Records of the page
+    # that are invalid whatever the target says are still queued as invalid.)
+    refused = ReviewItem.objects.filter(kind=FailureKind.TARGET_REJECTED)
+    assert refused.count() == 1
+    assert not ReviewItem.objects.exclude(kind__in=[FailureKind.TARGET_REJECTED, "invalid"])
+    assert RecordLink.objects.count() == 0
 
 
 class EnvironmentSpy(dict):

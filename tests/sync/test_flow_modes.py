@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from integration_console.sync.models import AuditEntry, Flow, RecordLink
-from integration_console.sync.signals import record_failed, record_synced
+from integration_console.sync.pages import process_page
+from integration_console.sync.services import chunks
 from review_queue.models import ReviewItem
 from tests.factories import run_flow
 
@@ -97,26 +98,25 @@ def test_a_limited_flow_writes_at_most_its_limit_a_run(
 
 
 def test_records_edited_while_a_run_pages_are_all_read(
-    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
+    # Chunks of one page: each chunk reads its stretch after the pages before it were written.
+    settings.SYNC_CHUNK_RECORDS = 5
     demo_flow.page_size = 5
     demo_flow.save()
-    synced = []
+    pages = []
 
-    def edit_a_record_already_read(sender, source_id, **kwargs):
-        synced.append(source_id)
-        if len(synced) == 3:
+    def edit_a_record_already_read(ctx, records, count):
+        process_page(ctx, records, count)
+        pages.append(records)
+        if len(pages) == 1:
             # Edited, it moves to the end of the (updated_at, id) order; with page numbers
             # every later record would shift back one, and page 2's first would be skipped.
-            httpx.put(f"{simulator.crm_url}/contacts/{synced[0]}", json={"company": "Moved"})
+            first = records[0]["id"]
+            httpx.put(f"{simulator.crm_url}/contacts/{first}", json={"company": "Moved"})
 
-    record_synced.connect(edit_a_record_already_read, dispatch_uid="test-edit")
-    record_failed.connect(edit_a_record_already_read, dispatch_uid="test-edit-failed")
-    try:
-        run = run_flow(demo_flow, django_capture_on_commit_callbacks)
-    finally:
-        record_synced.disconnect(dispatch_uid="test-edit")
-        record_failed.disconnect(dispatch_uid="test-edit-failed")
+    monkeypatch.setattr(chunks, "process_page", edit_a_record_already_read)
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
     assert run.read_count == 41  # the edited record is read again, at the end
     assert (run.created_count, run.updated_count, run.failed_count) == (36, 1, 4)

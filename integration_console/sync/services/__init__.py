@@ -1,5 +1,6 @@
 """The sync app's services: runs (runs.py) and work on single records (records.py)."""
 
+from .chunks import sync_chunk_execute
 from .records import (
     LinkRefused,
     corrections_keep,
@@ -14,7 +15,7 @@ from .runs import (
     counter_for,
     flow_context,
     flows_start_due,
-    sync_run_execute_chunk,
+    sync_run_cancel,
     sync_run_start,
     sync_run_wait,
     sync_runs_recover,
@@ -32,7 +33,8 @@ __all__ = [
     "record_link_to_target",
     "record_retry",
     "stage_refusal",
-    "sync_run_execute_chunk",
+    "sync_chunk_execute",
+    "sync_run_cancel",
     "sync_run_start",
     "sync_run_wait",
     "sync_runs_recover",

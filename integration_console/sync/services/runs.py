@@ -1,5 +1,5 @@
-"""Sync runs: queued, executed in durable chunks by whichever worker takes each, recovered
-when a worker dies or a job is lost, and finished with a status that tells the truth."""
+"""Sync runs: queued, executed in chunks by whichever workers take them (chunks.py), recovered
+when a worker dies or a job is lost, cancelled on request."""
 
 import logging
 import os
@@ -8,33 +8,22 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from croniter import croniter
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.base import Position, record_position
-from connectors.errors import ConnectorError
-
 from ..connections import connector_for
 from ..dispatch import JobNotQueued, enqueue_job, job_is_pending, jobs_run_in_process
-from ..models import AuditEntry, Flow, SyncRun
-from ..pipeline import (
-    FlowContext,
-    RecordInterrupted,
-    Result,
-    RunAborted,
-    load_context,
-    position_moment,
-    process_record,
-)
+from ..models import AuditEntry, Flow, SyncChunk, SyncRun
+from ..pipeline import FlowContext, Result, load_context
 
 logger = logging.getLogger(__name__)
 
-CHUNK_JOB = "integration_console.sync.jobs.execute_run_chunk"
+CHUNK_JOB = "integration_console.sync.jobs.execute_sync_chunk"
 
 Action, Outcome = AuditEntry.Action, AuditEntry.Outcome
 COUNTERS = (
@@ -63,20 +52,43 @@ def counter_for(result: Result) -> str:
 
 
 def sync_run_start(*, flow: Flow, triggered_by: str) -> SyncRun:
-    """Queue a run of ``flow``; it executes after commit, on a worker or in a thread of this
-    process. Raises RunNotQueued (and the run is marked failed) when the job queue refuses it,
-    so that nobody is told "queued" when it is not.
+    """Queue a run of ``flow``: the run and its first chunk, which executes after commit, on a
+    worker or in a thread of this process. Raises RunNotQueued (and the run is marked failed)
+    when the job queue refuses it, so that nobody is told "queued" when it is not.
 
     Runs nobody executes any more are recovered first: without Redis there is no cron process
     to do it, and a run left "running" by a restarted web process would block its flow."""
     if jobs_run_in_process():
         sync_runs_recover()
-    run = SyncRun.objects.create(flow=flow, stage=flow.stage, triggered_by=triggered_by)
+    with transaction.atomic():
+        run = SyncRun.objects.create(flow=flow, stage=flow.stage, triggered_by=triggered_by)
+        first = SyncChunk(run=run, number=0)
+        if flow.mode == Flow.Mode.INCREMENTAL and flow.cursor_updated_at is not None:
+            first.after_updated_at = flow.cursor_updated_at
+            first.after_source_id = flow.cursor_source_id
+        first.save()
     try:
-        _enqueue_chunk(run.pk, token="")
+        enqueue_chunk(first, token="")
     except JobNotQueued as exc:
         raise RunNotQueued(str(exc)) from exc
     return run
+
+
+def sync_run_cancel(*, run: SyncRun, actor: str) -> bool:
+    """Cancel a queued or running run: its chunks stop after the page they are on (what that
+    page wrote is recorded), and chunks not begun never start. False if it had already ended."""
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.ACTIVE_STATUSES).update(
+            status=SyncRun.Status.CANCELLED,
+            finished_at=now,
+            note=f"Cancelled by {actor}.",
+        )
+        if cancelled:
+            SyncChunk.objects.filter(run=run, status=SyncChunk.Status.QUEUED).update(
+                status=SyncChunk.Status.STOPPED, finished_at=now
+            )
+    return bool(cancelled)
 
 
 def sync_run_wait(*, run_id: int, timeout: float = 600.0) -> SyncRun:
@@ -127,182 +139,79 @@ def _start_if_due(flow: Flow, now: datetime) -> SyncRun | None:
 
 
 def sync_runs_recover(*, now: datetime | None = None) -> list[int]:
-    """Resume runs nobody is executing; called every minute by RQ's cron.
+    """Resume the chunks nobody is executing; called every minute by RQ's cron.
 
-    A running run whose heartbeat is older than SYNC_RUN_STALE_AFTER (its worker died, or
-    its next chunk's job was lost) gets a new claim token and a new chunk job that resumes it
-    where it stands; the old owner, if it still lives, can no longer write to it. A queued run
-    whose job is gone from RQ is queued again. Returns the ids of the runs recovered."""
+    A running chunk whose heartbeat is older than SYNC_RUN_STALE_AFTER (its worker died) gets
+    a new claim token and a new job that resumes it where it stands; the old owner, if it
+    still lives, can no longer write to it. A queued chunk whose job is gone from RQ is queued
+    again. A chunk whose run has ended is stopped instead. Returns the ids of the runs whose
+    chunks were recovered."""
     now = now or timezone.now()
-    recovered = []
+    recovered: set[int] = set()
+    active = SyncChunk.objects.select_related("run")
     stale_before = now - timedelta(seconds=settings.SYNC_RUN_STALE_AFTER)
-    for run in SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=stale_before):
+    for chunk in active.filter(status=SyncChunk.Status.RUNNING, heartbeat_at__lt=stale_before):
+        if chunk.run.status != SyncRun.Status.RUNNING:
+            _stop_chunk(chunk)
+            continue
         token = secrets.token_hex(16)
-        took_over = SyncRun.objects.filter(
-            pk=run.pk, status=SyncRun.Status.RUNNING, claim_token=run.claim_token
+        took_over = SyncChunk.objects.filter(
+            pk=chunk.pk, status=SyncChunk.Status.RUNNING, claim_token=chunk.claim_token
         ).update(claim_token=token, heartbeat_at=now, recoveries=F("recoveries") + 1)
         if took_over:
-            logger.warning("Run %s went quiet; resuming it on another worker.", run.pk)
-            _enqueue_quietly(run.pk, token)
-            recovered.append(run.pk)
+            logger.warning("%s went quiet; resuming it on another worker.", chunk)
+            SyncRun.objects.filter(pk=chunk.run_id).update(recoveries=F("recoveries") + 1)
+            chunk.claim_token = token
+            enqueue_chunk_quietly(chunk, token)
+            recovered.add(chunk.run_id)
     lost_before = now - timedelta(seconds=settings.SYNC_RUN_QUEUED_STALE_AFTER)
-    for run in SyncRun.objects.filter(status=SyncRun.Status.QUEUED, queued_at__lt=lost_before):
-        if not job_is_pending(_job_id(run.pk, "")):
-            logger.warning("Run %s was queued but its job is gone; queueing it again.", run.pk)
-            SyncRun.objects.filter(pk=run.pk).update(recoveries=F("recoveries") + 1)
-            _enqueue_quietly(run.pk, "")
-            recovered.append(run.pk)
-    return recovered
+    for chunk in active.filter(status=SyncChunk.Status.QUEUED, queued_at__lt=lost_before):
+        if not chunk.run.is_active:
+            _stop_chunk(chunk)
+        elif not job_is_pending(chunk.job_id, started_within=settings.SYNC_RUN_STALE_AFTER):
+            logger.warning("%s was queued but its job is gone; queueing it again.", chunk)
+            SyncRun.objects.filter(pk=chunk.run_id).update(recoveries=F("recoveries") + 1)
+            enqueue_chunk_quietly(chunk, "", again=True)
+            recovered.add(chunk.run_id)
+    return sorted(recovered)
 
 
-def sync_run_execute_chunk(*, run_id: int, token: str = "") -> SyncRun:
-    """Execute the next chunk of a run: claim it first if it is still queued (``token`` empty),
-    else go on only while ``token`` is still the run's. Never raises for a record's failure;
-    the run row says how it stands."""
-    if not token:
-        token = _claim(run_id)
-    run = SyncRun.objects.select_related("flow__field_map", "flow__data_class").get(pk=run_id)
-    if not token or run.status != SyncRun.Status.RUNNING or run.claim_token != token:
-        return run
-    return _ChunkExecution(run, token).execute()
+def _stop_chunk(chunk: SyncChunk) -> None:
+    SyncChunk.objects.filter(pk=chunk.pk, status__in=SyncChunk.ACTIVE_STATUSES).update(
+        status=SyncChunk.Status.STOPPED, finished_at=timezone.now()
+    )
 
 
-class ClaimLost(RecordInterrupted):
-    """Someone else owns the run now (it was taken over as abandoned): stop writing to it."""
+def enqueue_chunk(chunk: SyncChunk, *, token: str, again: bool = False) -> None:
+    """Queue a chunk's job after commit (``again``: not its first job; each job has an id of
+    its own, which the chunk's row keeps). The first chunk of a run that the queue refuses
+    fails its run, which nobody would execute otherwise."""
+
+    def not_queued(exc: Exception) -> None:
+        if not token and chunk.number == 0:
+            SyncRun.objects.filter(pk=chunk.run_id, status=SyncRun.Status.QUEUED).update(
+                status=SyncRun.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"Not queued: the job queue did not take the run ({exc}).",
+            )
+
+    job_id = f"sync-chunk-{chunk.pk}-{token or 'start'}"
+    if again:
+        job_id = f"{job_id}-{time.time_ns()}"
+    SyncChunk.objects.filter(pk=chunk.pk).update(job_id=job_id)
+    enqueue_job(CHUNK_JOB, chunk.pk, token, job_id=job_id, on_failure=not_queued)
 
 
-class _ChunkExecution:
-    def __init__(self, run: SyncRun, token: str) -> None:
-        self.run, self.token, self.flow = run, token, run.flow
-        self.last_beat = time.monotonic()
-
-    def execute(self) -> SyncRun:
-        run, flow = self.run, self.flow
-        try:
-            with flow_context(
-                flow, actor=f"job:run-{run.pk}", run=run, version=run.field_map_version
-            ) as ctx:
-                if run.field_map_version_id is None:
-                    # The run names the version it used, pinned by its first chunk.
-                    run.field_map_version = ctx.scope.version
-                    self._save(["field_map_version"])
-                ctx.heartbeat = self._beat_if_due
-                more = self._process_records(ctx)
-        except ClaimLost:
-            logger.warning("Run %s was taken over; this worker stops writing to it.", run.pk)
-            return run
-        except RunAborted as exc:
-            if exc.record_failed:
-                run.failed_count += 1
-            return self._finish(SyncRun.Status.FAILED, error=str(exc))
-        except ConnectorError as exc:
-            return self._finish(SyncRun.Status.FAILED, error=f"{flow.source_system}: {exc}")
-        except Exception as exc:
-            logger.exception("Sync run %s failed", run.pk)
-            return self._finish(SyncRun.Status.FAILED, error=f"{exc.__class__.__name__}: {exc}")
-        run.chunks_done += 1
-        if not more:
-            return self._finish(_status_of(run))
-        self._save(["chunks_done"])
-        _enqueue_quietly(run.pk, self.token)
-        return run
-
-    def _process_records(self, ctx: FlowContext) -> bool:
-        """Process records from where the run stands until the source ends (False), or the
-        chunk's budget is spent (True: a next chunk goes on)."""
-        run, flow = self.run, self.flow
-        started, done = time.monotonic(), 0
-        limit = flow.write_limit if flow.stage == Flow.Stage.LIMITED else None
-        records = ctx.source.iter_records(
-            flow.source_resource, after=self._start_position(), page_size=flow.page_size
-        )
-        try:
-            for record in records:
-                if limit is not None and run.created_count + run.updated_count >= limit:
-                    run.note = (
-                        f"Wrote {limit} records, the limit of a limited run; the rest wait for "
-                        "the next run."
-                    )
-                    return False
-                if done and (
-                    done >= settings.SYNC_CHUNK_RECORDS
-                    or time.monotonic() - started >= settings.SYNC_CHUNK_SECONDS
-                ):
-                    return True
-                run.read_count += 1
-                if flow.stage != Flow.Stage.READ_ONLY:
-                    counter = counter_for(process_record(ctx, record))
-                    setattr(run, counter, getattr(run, counter) + 1)
-                self._advance(record)
-                done += 1
-                self._beat_if_due()
-            return False
-        finally:
-            close = getattr(records, "close", None)
-            if close is not None:
-                close()
-
-    def _start_position(self) -> Position | None:
-        run, flow = self.run, self.flow
-        if run.position_updated_at is None and flow.mode == Flow.Mode.INCREMENTAL:
-            run.position_updated_at = flow.cursor_updated_at
-            run.position_source_id = flow.cursor_source_id
-        if run.position_updated_at is None:
-            return None
-        moment = run.position_updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return Position(updated_at=moment, record_id=run.position_source_id)
-
-    def _advance(self, record: object) -> None:
-        position = record_position(record) if isinstance(record, dict) else None
-        moment = position_moment(position.updated_at) if position else None
-        if moment is not None:
-            self.run.position_updated_at = moment
-            self.run.position_source_id = position.record_id
-
-    def _beat_if_due(self) -> None:
-        if time.monotonic() - self.last_beat >= settings.SYNC_HEARTBEAT_EVERY:
-            self._save([])
-
-    def _save(self, extra: list[str]) -> None:
-        """Save counters, position and heartbeat, if the run is still ours (compare-and-set on
-        the claim token); an incremental flow's cursor moves with a writing run's position.
-        Raises ClaimLost otherwise."""
-        run, flow = self.run, self.flow
-        run.heartbeat_at = timezone.now()
-        run.executed_by = _this_process()
-        fields = [
-            *COUNTERS,
-            *("heartbeat_at", "executed_by", "position_updated_at", "position_source_id"),
-            *extra,
-        ]
-        with transaction.atomic():
-            saved = SyncRun.objects.filter(
-                pk=run.pk, claim_token=self.token, status=SyncRun.Status.RUNNING
-            ).update(**{name: getattr(run, name) for name in fields})
-            if not saved:
-                raise ClaimLost(run.pk)
-            moves_cursor = flow.mode == Flow.Mode.INCREMENTAL and flow.writes_to_target
-            if moves_cursor and run.position_updated_at is not None:
-                Flow.objects.filter(pk=flow.pk).update(
-                    cursor_updated_at=run.position_updated_at,
-                    cursor_source_id=run.position_source_id,
-                )
-        self.last_beat = time.monotonic()
-
-    def _finish(self, status: str, *, error: str = "") -> SyncRun:
-        run = self.run
-        try:
-            self._save(["chunks_done", "note"])
-        except ClaimLost:
-            return run
-        run.status, run.error, run.finished_at = status, error, timezone.now()
-        SyncRun.objects.filter(
-            pk=run.pk, claim_token=self.token, status=SyncRun.Status.RUNNING
-        ).update(status=status, error=error, finished_at=run.finished_at)
-        return run
+def enqueue_chunk_quietly(chunk: SyncChunk, token: str, *, again: bool = False) -> None:
+    """Queue a chunk from a job or the recovery sweep, where nobody waits for an answer: if
+    the queue refuses it, it goes stale and the next sweep tries again."""
+    try:
+        enqueue_chunk(chunk, token=token, again=again)
+    except JobNotQueued:
+        logger.warning("%s could not be queued; recovery will retry.", chunk)
 
 
-def _status_of(run: SyncRun) -> str:
+def status_of(run: SyncRun) -> str:
     """How a run that went through its records ended: a run in which some records failed did
     not simply succeed, and one in which every record it tried failed did not succeed at all."""
     if not run.failed_count:
@@ -329,55 +238,5 @@ def flow_context(
         target.close()
 
 
-def _this_process() -> str:
+def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _job_id(run_id: int, token: str) -> str:
-    return f"sync-run-{run_id}-{token or 'start'}"
-
-
-def _enqueue_chunk(run_id: int, *, token: str) -> None:
-    def not_queued(exc: Exception) -> None:
-        if not token:
-            SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
-                status=SyncRun.Status.FAILED,
-                finished_at=timezone.now(),
-                error=f"Not queued: the job queue did not take the run ({exc}).",
-            )
-
-    enqueue_job(CHUNK_JOB, run_id, token, job_id=_job_id(run_id, token), on_failure=not_queued)
-
-
-def _enqueue_quietly(run_id: int, token: str) -> None:
-    """Queue a run's next chunk from a job or the recovery sweep, where nobody waits for an
-    answer: if the queue refuses it, the run's heartbeat goes stale and the next sweep tries
-    again."""
-    try:
-        _enqueue_chunk(run_id, token=token)
-    except JobNotQueued:
-        logger.warning("Run %s: its next chunk could not be queued; recovery will retry.", run_id)
-
-
-def _claim(run_id: int) -> str:
-    """Compare-and-set queued -> running with a new claim token; the token, or "" if the run
-    is not queued. A run that finds another of its flow running fails (one at a time)."""
-    token = secrets.token_hex(16)
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
-                status=SyncRun.Status.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                executed_by=_this_process(),
-                claim_token=token,
-            )
-    except IntegrityError:
-        SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
-            status=SyncRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error="Another run of this flow was already running.",
-        )
-        return ""
-    return token if claimed else ""
