@@ -118,6 +118,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from http import HTTPStatus
 from typing import Literal
@@ -175,14 +176,23 @@ def _number(request: Request, name: str, default: int, low: int, high: int | Non
     return int(text)
 
 
+def _since(request: Request, since_param: str | None) -> datetime | None:
+    return _datetime_param(request.params, since_param) if since_param else None
+
+
 def _matching(
-    world: World, system: System, request: Request, since_param: str | None
-) -> list[Record]:
-    """Every record the request asks for, in (updated_at, id) order."""
-    since = _datetime_param(request.params, since_param) if since_param else None
+    world: World,
+    system: System,
+    request: Request,
+    since: datetime | None,
+    start: int,
+    stop: int = sys.maxsize,
+) -> tuple[list[Record], int]:
+    """The records the request asks for at positions start to stop of their (updated_at, id)
+    order, and how many it asks for in all. Only those are read: a reader of one page of a
+    million records must not copy the million."""
     email = request.params.get("email")
-    records, _ = world.list_records(system, updated_since=since, page_size=sys.maxsize, email=email)
-    return records
+    return world.list_window(system, start, stop, updated_since=since, email=email)
 
 
 # --- readers, one per way of paging -------------------------------------------------------
@@ -192,10 +202,9 @@ def read_by_offset(since_param: str | None) -> Reader:
     def read(world: World, system: System, request: Request) -> Reply:
         offset = _number(request, "offset", 0, 0, None)
         limit = _number(request, "limit", 50, 1, MAX_PAGE_SIZE)
-        records = _matching(world, system, request, since_param)
-        return Reply(
-            HTTPStatus.OK, {"items": records[offset : offset + limit], "total": len(records)}
-        )
+        since = _since(request, since_param)
+        records, total = _matching(world, system, request, since, offset, offset + limit)
+        return Reply(HTTPStatus.OK, {"items": records, "total": total})
 
     return read
 
@@ -204,9 +213,8 @@ def read_by_range(unit: str, inclusive: bool) -> Reader:
     example = f"{unit}=0-49" if inclusive else f"{unit}=0-50"
 
     def read(world: World, system: System, request: Request) -> Reply:
-        records = _matching(world, system, request, "updated_since")
-        total = len(records)
-        first, stop = 0, total
+        since = _since(request, "updated_since")
+        first, stop = 0, sys.maxsize
         header = request.headers.get("Range")
         if header is not None:
             asked = _RANGE.fullmatch(header.strip())
@@ -217,20 +225,22 @@ def read_by_range(unit: str, inclusive: bool) -> Reader:
             stop = last + 1 if inclusive and asked["last"] else last
             if stop <= first:
                 raise HttpError(HTTPStatus.BAD_REQUEST, "A Range must not end before it starts.")
-            if first >= total and total:
-                return Reply(
-                    HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
-                    {"detail": "The range starts past the last record."},
-                    {"Content-Range": f"{unit} */{total}"},
-                )
-            stop = min(stop, first + MAX_PAGE_SIZE, total)
+            stop = min(stop, first + MAX_PAGE_SIZE)
+        records, total = _matching(world, system, request, since, first, stop)
+        if header is not None and first >= total and total:
+            return Reply(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                {"detail": "The range starts past the last record."},
+                {"Content-Range": f"{unit} */{total}"},
+            )
         headers = {"Accept-Ranges": unit}
         if not total:
             return Reply(HTTPStatus.OK, [], headers | {"Content-Range": f"{unit} */0"})
+        stop = first + len(records)
         shown_last = stop - 1 if inclusive else stop
         headers["Content-Range"] = f"{unit} {first}-{shown_last}/{total}"
         status = HTTPStatus.PARTIAL_CONTENT if stop < total else HTTPStatus.OK
-        return Reply(status, records[first:stop], headers)
+        return Reply(status, records, headers)
 
     return read
 
@@ -238,10 +248,12 @@ def read_by_range(unit: str, inclusive: bool) -> Reader:
 def read_by_link(world: World, system: System, request: Request) -> Reply:
     page = _number(request, "page", 1, 1, None)
     per_page = _number(request, "per_page", 20, 1, MAX_LINK_PAGE_SIZE)
-    records = _matching(world, system, request, "since")
     start = (page - 1) * per_page
+    records, total = _matching(
+        world, system, request, _since(request, "since"), start, start + per_page
+    )
     headers = {}
-    if start + per_page < len(records):
+    if start + per_page < total:
         kept = {
             name: value
             for name, value in request.params.items()
@@ -250,7 +262,7 @@ def read_by_link(world: World, system: System, request: Request) -> Reply:
         query = urlencode(kept | {"page": page + 1, "per_page": per_page})
         host = request.headers.get("Host", "")
         headers["Link"] = f'<http://{host}{quote(request.path)}?{query}>; rel="next"'
-    return Reply(HTTPStatus.OK, records[start : start + per_page], headers)
+    return Reply(HTTPStatus.OK, records, headers)
 
 
 def _encode_cursor(record: Record) -> str:
@@ -293,13 +305,15 @@ def read_by_cursor(world: World, system: System, request: Request) -> Reply:
 def read_bare(world: World, system: System, request: Request) -> Reply:
     page = _number(request, "page", 1, 1, None)
     size = _number(request, "size", 25, 1, MAX_PAGE_SIZE)
-    records = _matching(world, system, request, "changed_since")
-    return Reply(HTTPStatus.OK, records[(page - 1) * size : page * size])
+    since = _since(request, "changed_since")
+    records, _ = _matching(world, system, request, since, (page - 1) * size, page * size)
+    return Reply(HTTPStatus.OK, records)
 
 
 def read_ignoring_paging(world: World, system: System, request: Request) -> Reply:
-    records = _matching(world, system, request, "updated_since")
-    return Reply(HTTPStatus.OK, {"results": records[:IGNORED_PAGING_SHOWS], "count": len(records)})
+    since = _since(request, "updated_since")
+    records, total = _matching(world, system, request, since, 0, IGNORED_PAGING_SHOWS)
+    return Reply(HTTPStatus.OK, {"results": records, "count": total})
 
 
 # --- guards, one per way of authenticating ------------------------------------------------
