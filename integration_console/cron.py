@@ -1,9 +1,9 @@
 """RQ cron configuration for the whole console: `manage.py rqcron integration_console.cron`
-runs it as its own process. Both jobs are safe to run twice (a second cron process does).
+runs it as its own process. Every job is safe to run twice (a second cron process does).
 
-- Every minute: resume the runs whose worker died or whose job was lost, then start the
-  flows whose schedule is due. The schedules live on the Flow rows, so changing one needs no
-  restart.
+- Every minute: resume the runs (their chunks) and the bulk actions whose worker died or whose
+  job was lost, then start the flows whose schedule is due. The schedules live on the Flow
+  rows, so changing one needs no restart.
 - Daily at 03:17 UTC: prune closed review items and audit entries older than their flow's
   retention. It deletes in chunks that each commit, so a prune cut short by its timeout
   keeps its progress and the next day's goes on.
@@ -12,8 +12,9 @@ runs it as its own process. Both jobs are safe to run twice (a second cron proce
 from rq import cron
 
 from integration_console.sync.jobs import recover_sync_runs, start_due_flows
-from review_queue.jobs import prune_by_retention
+from review_queue.jobs import prune_by_retention, recover_bulk_actions
 
 cron.register(recover_sync_runs, queue_name="default", cron="* * * * *")
 cron.register(start_due_flows, queue_name="default", cron="* * * * *")
+cron.register(recover_bulk_actions, queue_name="default", cron="* * * * *")
 cron.register(prune_by_retention, queue_name="default", cron="17 3 * * *", job_timeout=3600)

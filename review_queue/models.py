@@ -152,3 +152,100 @@ class ReviewItemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor}"
+
+
+class BulkAction(models.Model):
+    """One operator's action on many review items, executed by a job in batches. The UI reads
+    this row whether RQ or a thread of the web process executes it."""
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "Retry"
+        DISMISS = "dismiss", "Dismiss"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
+        SUCCEEDED = "succeeded", "Succeeded"
+        SUCCEEDED_WITH_FAILURES = "succeeded_with_failures", "Succeeded with refusals"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.CANCELLING)
+    MAX_REFUSALS = 50  # the refusals kept on the row; the counts cover them all
+    # A job writes a heartbeat at least every batch (and every few seconds within one): an
+    # active action without one for this long has lost its job, and may be resumed.
+    STALE_AFTER = timedelta(minutes=2)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="review_bulk_actions",
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=20, choices=Action)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="What the action needs besides the items: a reason."
+    )
+    # The selection: the ticked items' ids, or the list's filters ("all matching"). The filters
+    # are resolved to ids by the job, once, when it starts; the largest item id when it was
+    # asked keeps items that arrived later out of it. item_ids then holds the frozen selection.
+    filter_query = models.TextField(blank=True)
+    all_matching = models.BooleanField(default=False)
+    selection_bound_id = models.BigIntegerField(null=True, blank=True)
+    item_ids = models.JSONField(default=list, blank=True)
+    selection_frozen_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=30, choices=Status, default=Status.QUEUED)
+    # Whoever holds the current token executes the action: every progress write is a
+    # compare-and-set on it, so a job taken over after a crash is never written by the old one.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done = models.PositiveIntegerField(
+        default=0, help_text="Items processed so far, in order: where a resumed job goes on."
+    )
+    succeeded = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(
+        default=0, help_text="Items whose status (or flow's stage) did not allow the action."
+    )
+    failed = models.PositiveIntegerField(
+        default=0, help_text="Items the action failed on for a reason nobody foresaw (a bug)."
+    )
+    refusals = models.JSONField(
+        default=list, blank=True, help_text="The first refusals: item id, record and reason."
+    )
+    error = models.TextField(blank=True, help_text="Why the whole action failed, if it did.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of progress from the job executing it."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    resumes = models.PositiveIntegerField(
+        default=0, help_text="Times the action was resumed after its job went quiet."
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            # A person's recent bulk actions, newest first.
+            models.Index(fields=["requested_by", "-requested_at"], name="review_bulk_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} in bulk #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_stalled(self) -> bool:
+        if self.status not in (self.Status.RUNNING, self.Status.CANCELLING):
+            return False
+        return self.heartbeat_at is None or timezone.now() - self.heartbeat_at > self.STALE_AFTER
+
+    @property
+    def percent_done(self) -> int:
+        if not self.total:
+            return 100 if self.total == 0 else 0
+        return min(100, self.done * 100 // self.total)

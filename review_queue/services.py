@@ -1,8 +1,6 @@
 """Everything that changes a review item. Each service is transactional; those that move an
 item between statuses are idempotent."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integration_console.sync.dispatch import JobNotQueued, enqueue_job
+from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import FailureKind, RecordFailure
 from integration_console.sync.locks import record_lock
 from integration_console.sync.models import AuditEntry, Flow
@@ -400,36 +398,6 @@ def review_item_comment(*, item: ReviewItem, user: AbstractBaseUser, text: str) 
     return ReviewItemEvent.objects.create(
         item=item, action=ReviewItemEvent.Action.COMMENTED, actor=actor_for(user), note=text
     )
-
-
-@dataclass(frozen=True)
-class BulkOutcome:
-    done: int
-    skipped: int  # items whose status does not allow the action
-
-
-BULK_ACTIONS = ("retry", "dismiss")
-
-
-def review_items_bulk_apply(
-    *, items: Iterable[ReviewItem], user: AbstractBaseUser, action: str, reason: str = ""
-) -> BulkOutcome:
-    """Retry or dismiss each item, each in its own transaction: an item that cannot take the
-    action is counted and passed over, and never undoes the others."""
-    if action not in BULK_ACTIONS:
-        raise ValueError(f"Unknown bulk action {action!r}.")
-    done = skipped = 0
-    for item in items:
-        try:
-            if action == "retry":
-                review_item_retry(item=item, user=user)
-            else:
-                review_item_dismiss(item=item, user=user, reason=reason)
-        except (ActionNotAllowed, JobNotQueued):
-            skipped += 1
-        else:
-            done += 1
-    return BulkOutcome(done=done, skipped=skipped)
 
 
 def _corrections(item: ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:

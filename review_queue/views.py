@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.dispatch import JobNotQueued
 
-from . import selectors, services
+from . import bulk, selectors, services
 from .filters import ReviewItemFilter
 from .forms import (
     AssignForm,
@@ -24,7 +24,7 @@ from .forms import (
     PayloadFixForm,
     ReopenForm,
 )
-from .models import ReviewItem
+from .models import BulkAction, ReviewItem
 
 PAGE_SIZE = 50
 HISTORY_PAGE_SIZE = 20  # timeline events and audit entries on an item's page
@@ -63,10 +63,16 @@ def item_list(request: HttpRequest) -> HttpResponse:
     return render(request, "review_queue/item_list.html", context, status=400 if problems else 200)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 @act_permission
 def bulk_action(request: HttpRequest) -> HttpResponse:
+    """GET: the user's recent bulk actions (staff: everyone's). POST: start one on the ticked
+    items or on all that match the list's filters; it runs as a job, and the answer is its
+    progress page."""
+    if request.method == "GET":
+        context = {"bulk_actions": bulk.bulk_actions_recent(request.user)}
+        return render(request, "review_queue/bulk_action_list.html", context)
     form = BulkActionForm(request.POST)
     query = QueryDict(request.POST.get("filter_query", ""))
     back = f"{reverse('review_queue:item_list')}?{query.urlencode()}"
@@ -76,26 +82,74 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
                 messages.error(request, error)
         return redirect(back)
     data = form.cleaned_data
-    items = data["items"]
-    if data["all_matching"]:
-        filterset = _filtered(request, query)
-        if filterset.errors:
-            # An unusable filter is dropped by the filter set: acting on "all that match" would
-            # then act on far more than the operator chose.
-            for name, errors in filterset.errors.items():
-                for error in errors:
-                    messages.error(request, f"Nothing done: the filter {name!r}: {error}")
-            return redirect(back)
-        items = filterset.qs
-    outcome = services.review_items_bulk_apply(
-        items=items, user=request.user, action=data["action"], reason=data["reason"]
+    action = data["action"]
+    try:
+        started = bulk.bulk_action_start(
+            user=request.user,
+            action=action,
+            parameters={"reason": data["reason"]} if action == "dismiss" else {},
+            item_ids=None if data["all_matching"] else [item.pk for item in data["items"]],
+            filter_query=query.urlencode(),
+        )
+    except bulk.BulkSelectionInvalid as exc:
+        for problem in exc.problems:
+            messages.error(request, f"Nothing done: {problem}")
+        return redirect(back)
+    except bulk.BulkActionNotQueued as exc:
+        messages.error(request, f"The bulk action was NOT queued, and nothing was done: {exc}")
+        return redirect("review_queue:bulk_action_detail", pk=exc.bulk_action_id)
+    what = "all items matching the filters" if started.all_matching else _items(started.total)
+    verb = started.get_action_display().lower()
+    messages.success(request, f"Queued: {verb} {what}. This page shows its progress.")
+    return redirect("review_queue:bulk_action_detail", pk=started.pk)
+
+
+def _items(count: int | None) -> str:
+    return f"{count} item{pluralize(count or 0)}"
+
+
+@login_required
+@act_permission
+def bulk_action_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The action's progress: counts, refusals; refreshes itself while the action runs."""
+    found = get_object_or_404(bulk.bulk_actions_visible_to(request.user), pk=pk)
+    return render(
+        request,
+        "review_queue/bulk_action_detail.html",
+        {"bulk_action": found, "stalled": bulk.bulk_action_is_stalled(found)},
     )
-    verb = "Retry queued for" if data["action"] == "retry" else "Dismissed"
-    text = f"{verb} {outcome.done} item{pluralize(outcome.done)}."
-    if outcome.skipped:
-        text += f" {outcome.skipped} passed over: their status does not allow it."
-    messages.success(request, text)
-    return redirect(back)
+
+
+@require_POST
+@login_required
+@act_permission
+def bulk_action_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(bulk.bulk_actions_visible_to(request.user), pk=pk)
+    cancelled = bulk.bulk_action_cancel(bulk_action=found, user=request.user)
+    if cancelled.status == BulkAction.Status.CANCELLING:
+        messages.success(request, "Cancelling: the job stops before its next batch.")
+    elif cancelled.status == BulkAction.Status.CANCELLED:
+        messages.success(request, "Cancelled.")
+    else:
+        messages.info(request, "The action had already finished: nothing to cancel.")
+    return redirect("review_queue:bulk_action_detail", pk=pk)
+
+
+@require_POST
+@login_required
+@act_permission
+def bulk_action_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(bulk.bulk_actions_visible_to(request.user), pk=pk)
+    try:
+        resumed = bulk.bulk_action_resume(bulk_action=found)
+    except bulk.BulkActionNotQueued as exc:
+        messages.error(request, f"Not resumed: the job was NOT queued: {exc}")
+    else:
+        if resumed:
+            messages.success(request, "Resume queued: it goes on after the last recorded batch.")
+        else:
+            messages.info(request, "The action is not stalled: nothing to resume.")
+    return redirect("review_queue:bulk_action_detail", pk=pk)
 
 
 def _filtered(request: HttpRequest, params: QueryDict) -> ReviewItemFilter:

@@ -81,7 +81,7 @@ def test_a_schedule_must_be_a_cron_expression(demo_flow):
         demo_flow.full_clean()
 
 
-def test_the_cron_process_starts_with_the_recovery_due_flows_and_retention_jobs(redis_url):
+def test_the_cron_process_starts_with_the_recovery_due_flows_bulk_and_retention_jobs(redis_url):
     """`manage.py rqcron integration_console.cron`, the real process, against Redis."""
     process = subprocess.Popen(
         [sys.executable, "manage.py", "rqcron", "integration_console.cron"],
@@ -104,4 +104,4 @@ def test_the_cron_process_starts_with_the_recovery_due_flows_and_retention_jobs(
         process.terminate()
         process.wait(10)
         process.stdout.close()
-    assert "Starting cron scheduler with 3 jobs" in "".join(seen), seen
+    assert "Starting cron scheduler with 4 jobs" in "".join(seen), seen
