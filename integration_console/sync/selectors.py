@@ -4,7 +4,7 @@ from django.db.models.functions import Coalesce
 from integration_console.catalog.models import System
 
 from .failures import NEEDS_ATTENTION, FailureKind
-from .models import Flow, SyncRun
+from .models import Flow, SyncChunk, SyncRun
 from .redaction import sensitive_fields, sensitive_source_paths
 
 
@@ -49,6 +49,29 @@ def failures_needing_attention() -> list[dict]:
         {"kind": row["kind"], "label": labels.get(row["kind"]), "count": row["count"]}
         for row in counts
     ]
+
+
+def run_chunks(run: SyncRun, *, shown: int = 12) -> dict:
+    """How a run's chunks stand: how many in each status, and the ones at work (or the last
+    ones, once none is): what the run page shows of a run spread over many workers."""
+    chunks = SyncChunk.objects.filter(run=run)
+    by_status = dict(
+        chunks.order_by()
+        .values_list("status")
+        .annotate(count=Count("*"))
+        .values_list("status", "count")
+    )
+    active = list(chunks.filter(status__in=SyncChunk.ACTIVE_STATUSES).order_by("number")[:shown])
+    latest = active or list(chunks.order_by("-number")[:shown])[::-1]
+    workers = chunks.exclude(executed_by="").values("executed_by").distinct().count()
+    return {
+        "by_status": [
+            (label, by_status.get(value, 0)) for value, label in SyncChunk.Status.choices
+        ],
+        "total": sum(by_status.values()),
+        "shown": latest,
+        "workers": workers,
+    }
 
 
 def recent_runs(limit: int = 20) -> QuerySet[SyncRun]:

@@ -6,6 +6,7 @@ app_name = "sync"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("flows/<int:flow_id>/run/", views.run_start, name="run_start"),
     path("systems/<int:system_id>/browse/", views.system_browse, name="system_browse"),
     path("systems/<int:system_id>/test/", views.system_test, name="system_test"),

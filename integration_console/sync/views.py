@@ -42,8 +42,26 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "page": page,
         "outcome": outcome,
         "outcomes": AuditEntry.Outcome.choices,
+        "chunks": selectors.run_chunks(run),
+        "can_cancel": run.is_active and request.user.has_perm("sync.add_syncrun"),
     }
     return render(request, "sync/run_detail.html", context)
+
+
+@require_POST
+@login_required
+@permission_required("sync.add_syncrun", raise_exception=True)
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun, pk=pk)
+    if services.sync_run_cancel(run=run, actor=f"user:{request.user.get_username()}"):
+        messages.success(
+            request,
+            f"Run #{run.pk} cancelled: its chunks stop after the page they are on; what they "
+            "wrote is recorded.",
+        )
+    else:
+        messages.info(request, f"Run #{run.pk} had already ended: nothing to cancel.")
+    return redirect("sync:run_detail", pk=run.pk)
 
 
 @require_POST
