@@ -47,9 +47,7 @@ def test_an_operator_cancels_a_running_run_from_its_page(client, demo_flow):
     assert "had already ended" in again.text
 
 
-def test_cancelling_needs_the_right_to_start_runs_and_a_post(
-    client, demo_flow, django_user_model
-):
+def test_cancelling_needs_the_right_to_start_runs_and_a_post(client, demo_flow, django_user_model):
     run = SyncRun.objects.create(
         flow=demo_flow, stage=demo_flow.stage, triggered_by="test", status="running"
     )
