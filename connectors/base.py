@@ -76,9 +76,13 @@ class Connector(Protocol):
         """The records whose fields equal ``keys`` (capability ``search_by_keys``)."""
         ...
 
-    def create_many(self, resource: str, payloads: list[Record]) -> list[Record | Exception]:
+    def create_many(
+        self, resource: str, payloads: list[Record], *, idempotency_keys: list[str] | None = None
+    ) -> list[Record | Exception]:
         """Create several records at once (capability ``batch_create``); one answer per
-        payload, in order: the record as stored, or the ConnectorError that refused it."""
+        payload, in order: the record as stored, or the ConnectorError that refused it. A
+        kind that honours idempotency keys creates nothing twice for a key sent again; a call
+        that fails as a whole raises its ConnectorError."""
         ...
 
     def health(self) -> Health:

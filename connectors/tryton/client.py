@@ -245,13 +245,15 @@ class TrytonConnector:
             raise answer
         return answer
 
-    def create_many(self, resource: str, payloads: list[Record]) -> list[Record | Exception]:
+    def create_many(
+        self, resource: str, payloads: list[Record], *, idempotency_keys: list[str] | None = None
+    ) -> list[Record | Exception]:
         """Create the payloads in calls of ``batch_size``; one answer per payload, in order:
         ``{"id": ...}`` or the ConnectorError that refused it. Tryton creates a call's records
         in one transaction, all or none: a refused call is split in halves until each refused
         record stands alone, so that the others land. An error that is not a refusal (a
         timeout, a server error) answers for every payload of its call, unsplit: a timed-out
-        call may have landed."""
+        call may have landed. The keys are not sent: Tryton has no idempotency keys."""
         answers: list[Record | Exception | None] = [None] * len(payloads)
         ready: list[tuple[int, dict[str, Any]]] = []
         try:

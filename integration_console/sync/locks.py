@@ -70,7 +70,13 @@ def _try_lock_all(wanted: dict[str, int]) -> list[str]:
     if not wanted:
         return []
     if connection.vendor != "postgresql":
-        return [s for s, key in wanted.items() if _STRIPES[key % len(_STRIPES)].acquire(False)]
+        # A stripe this page already holds covers every record that falls on it.
+        stripes: dict[int, bool] = {}
+        for key in wanted.values():
+            stripe = key % len(_STRIPES)
+            if stripe not in stripes:
+                stripes[stripe] = _STRIPES[stripe].acquire(False)
+        return [s for s, key in wanted.items() if stripes[key % len(_STRIPES)]]
     by_key = {key: source_id for source_id, key in wanted.items()}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -84,8 +90,8 @@ def _unlock_all(keys: list[int]) -> None:
     if not keys:
         return
     if connection.vendor != "postgresql":
-        for key in keys:
-            _STRIPES[key % len(_STRIPES)].release()
+        for stripe in {key % len(_STRIPES) for key in keys}:
+            _STRIPES[stripe].release()
         return
     try:
         with connection.cursor() as cursor:

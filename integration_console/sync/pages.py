@@ -30,7 +30,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from connectors.base import Record
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, TransientError
 
 from .failures import FailureKind, RecordFailure
 from .locks import page_locks
@@ -249,13 +249,20 @@ def _write_one(ctx: FlowContext, write: _Write) -> None:
 
 
 def _write_batch(ctx: FlowContext, batch: list[_Write]) -> None:
-    """Create a batch in one call. The connector answers each record; a call that fails as a
-    whole (the target did not answer) is sent again record by record, each with its own
-    retries."""
+    """Create a batch in one call, each record with its idempotency key. The connector
+    answers each record; a call that fails as a whole (the target did not answer) is sent
+    again record by record, each with its own retries and the same key."""
     for write in batch:
         write.state.sent = write.payload
+        write.state.idempotency_key = idempotency_key_for(
+            ctx.flow, write.state.source_id, write.digest
+        )
     try:
-        answers = ctx.target.create_many(ctx.flow.target_resource, [w.payload for w in batch])
+        answers = ctx.target.create_many(
+            ctx.flow.target_resource,
+            [w.payload for w in batch],
+            idempotency_keys=[w.state.idempotency_key for w in batch],
+        )
     except ConnectorError:
         logger.warning("A batch create to %s failed whole; sending it one by one.", ctx.flow)
         for write in batch:
@@ -267,6 +274,15 @@ def _write_batch(ctx: FlowContext, batch: list[_Write]) -> None:
         return
     for write, answer in zip(batch, answers, strict=True):
         try:
+            if isinstance(answer, TransientError):
+                # The call for this record went unanswered: it may have landed. Recorded as
+                # an uncertain create, so that a retry looks for it before creating again.
+                raise RecordFailure(
+                    FailureKind.RETRIES_EXHAUSTED,
+                    f"{ctx.flow.target_system} did not answer for this record "
+                    f"({answer.message}); it may have been created.",
+                    target_response=answer.response_body,
+                )
             if isinstance(answer, ConnectorError):
                 raise refusal_of(ctx, write.state, answer)
             if isinstance(answer, Exception):
