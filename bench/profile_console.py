@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import os
 import tempfile
-from pathlib import Path
 
 from sync_throughput import configure_django, console_run
 
@@ -20,7 +20,8 @@ from sync_throughput import configure_django, console_run
 def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="ic-bench-") as scratch:
-        configure_django(Path(scratch))
+        os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch}/bench.sqlite3")
+        configure_django(redis=False)
         from connectors.simulator.runner import start_simulator
         from integration_console.demo import seed_demo_world
 

@@ -7,40 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.simulator.world import ALLOWED_COUNTRIES
-from integration_console.catalog.models import (
-    DataClass,
-    FieldMap,
-    FieldMapVersion,
-    FieldRule,
-    System,
-)
-from integration_console.catalog.services import field_map_version_errors
 from integration_console.sync.models import Flow, RecordLink
 from review_queue.models import ReviewItem
 from tests.factories import run_flow
 
+from .flows import PASSWORD_VARIABLE, crm_to_tryton_flow
 from .server import BareTryton, RunningTryton
 
 pytestmark = pytest.mark.django_db
-
-PARTY_SCHEMA = {
-    "fields": [
-        {"name": "name", "type": "string", "required": True},
-        {"name": "code", "type": "string", "required": True},
-        {"name": "contact_mechanisms", "type": "list"},
-        {"name": "addresses", "type": "list"},
-    ]
-}
-# source path, target path, transforms, required, sent on create only
-CRM_TO_TRYTON = [
-    ("", "name", "template:{first_name} {last_name}|trim", True, False),
-    ("id", "code", "", True, True),
-    ("", "contact_mechanisms[0].type", "constant:email", False, False),
-    ("email", "contact_mechanisms[0].value", "trim|lower", True, False),
-    ("", "contact_mechanisms[1].type", "constant:phone", False, False),
-    ("phone", "contact_mechanisms[1].value", "trim", True, False),
-    ("country", "addresses[0].country", "trim|country_iso", True, False),
-]
 
 
 @pytest.fixture
@@ -53,60 +27,12 @@ def bare(tryton: RunningTryton) -> Iterator[BareTryton]:
 @pytest.fixture
 def crm_to_tryton(demo_flow, tryton, bare, monkeypatch, in_process_jobs) -> Flow:
     """The flow an admin would set up in the admin, against this session's Tryton."""
-    have = {
-        row["code"]
-        for row in bare.call("model.country.country.search_read", [], 0, None, None, ["code"], {})
-    }
-    missing = [{"code": code, "name": code} for code in ALLOWED_COUNTRIES if code not in have]
-    if missing:
-        bare.call("model.country.country.create", missing, {})
     # Tryton lives for the whole session: start each test without the CRM's parties.
     earlier = [row["id"] for row in parties_from_the_crm(bare).values()]
     if earlier:
         bare.call("model.party.party.delete", earlier, {})
-    monkeypatch.setenv("IC_TRYTON_PASSWORD", tryton.password)
-    erp = System(
-        name="Tryton",
-        connector="tryton",
-        base_url=tryton.base_url,
-        auth_env_var="IC_TRYTON_PASSWORD",
-        settings=tryton.settings,
-    )
-    erp.full_clean()
-    erp.save()
-    party = DataClass.objects.create(name="party", label="Party", schema=PARTY_SCHEMA)
-    field_map = FieldMap.objects.create(
-        name="CRM contact → Tryton party",
-        data_class=party,
-        source_system=demo_flow.source_system,
-        target_system=erp,
-    )
-    version = FieldMapVersion.objects.create(field_map=field_map, number=1)
-    for position, (source, target, transform, required, create_only) in enumerate(CRM_TO_TRYTON):
-        FieldRule.objects.create(
-            version=version,
-            position=position,
-            source_path=source,
-            target_path=target,
-            transform=transform,
-            required=required,
-            create_only=create_only,
-        )
-    assert field_map_version_errors(version=version) == []
-    version.status = FieldMapVersion.Status.ACTIVE
-    version.save()
-    flow = Flow(
-        name="CRM contacts → Tryton parties",
-        data_class=party,
-        source_system=demo_flow.source_system,
-        source_resource="contacts",
-        target_system=erp,
-        target_resource="party.party",
-        field_map=field_map,
-    )
-    flow.full_clean()
-    flow.save()
-    return flow
+    monkeypatch.setenv(PASSWORD_VARIABLE, tryton.password)
+    return crm_to_tryton_flow(demo_flow.source_system, tryton, bare)
 
 
 def parties_from_the_crm(bare: BareTryton) -> dict[str, dict]:
