@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import pstats
 import os
+import pstats
 import tempfile
 
 from sync_throughput import configure_django, console_run

@@ -75,7 +75,8 @@ def main() -> None:
             figures = measure(database, "throughput", size)
             print_throughput(database, size, [Phase(**phase) for phase in figures["phases"]])
     if args.memory:
-        print_memory([(size, measure(args.memory_database, "memory", size)) for size in args.memory])
+        database = args.memory_database
+        print_memory([(size, measure(database, "memory", size)) for size in args.memory])
     if args.workers:
         print_workers(
             args.workers_size,

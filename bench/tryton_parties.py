@@ -1,8 +1,9 @@
 """Parties per second into a real Tryton 8.2: a bare JSON-RPC loop one party a call, the same
 loop with 100 parties a call, and TrytonConnector.create_many (calls of 100); then reading
-them back. Not part of the test suite.
+them back; with --console, also a console run of a CRM-to-Tryton flow over as many contacts,
+end to end. Not part of the test suite.
 
-    .venv/bin/python bench/tryton_parties.py [--parties 300] [--batch 100] [--repeat 3]
+    .venv/bin/python bench/tryton_parties.py [--parties 300] [--batch 100] [--repeat 3] [--console]
 
 It installs and starts a throwaway Tryton (party, country; SQLite) exactly as the tests do
 (tests/connectors/tryton/server.py), in a temporary folder deleted at the end. Every phase
@@ -17,9 +18,11 @@ very run; parties/s are printed for context only.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from connectors.tryton.client import TrytonConnector  # noqa: E402
 from tests.connectors.tryton.server import start_tryton  # noqa: E402
@@ -64,7 +68,18 @@ def main() -> None:
     parser.add_argument("--parties", type=int, default=300, help="parties per phase")
     parser.add_argument("--batch", type=int, default=100, help="parties per call when batched")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each phase")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="also sync as many CRM contacts into Tryton through a console run, end to end",
+    )
     options = parser.parse_args()
+    if options.console:
+        scratch = tempfile.mkdtemp(prefix="ic-bench-")
+        os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/bench.sqlite3"
+        from sync_throughput import configure_django
+
+        configure_django(redis=False)
     n, batch = options.parties, options.batch
     runs = iter(range(1_000_000))  # makes each phase's codes unique across repeats
 
@@ -123,6 +138,8 @@ def main() -> None:
             for name, run in phases[repeat % 3 :] + phases[: repeat % 3]:
                 seconds[name].append(timed(run)[1])
         results = [(name, n, statistics.median(seconds[name])) for name, _ in phases]
+        if options.console:
+            results.append(console_phase(tryton, bare, n))
         reads = [
             ("bare search_read by id, 100 a page", *timed(bare_read)),
             ("TrytonConnector.iter_records, 100 a page", *timed(connector_read)),
@@ -144,6 +161,31 @@ def main() -> None:
     print(f"{'reading them back (all parties)':<46} {'records':>8} {'seconds':>8} {'/s':>8}")
     for name, count, took in reads:
         print(f"{name:<46} {count:>8} {took:>8.2f} {count / took:>8.0f}")
+
+
+def console_phase(tryton, bare, contacts: int) -> tuple[str, int, float]:
+    """A console run of the CRM-to-Tryton flow over ``contacts`` CRM contacts: read by keyset,
+    transformed, validated, created in Tryton in batches, linked and audited. The parties it
+    created per second; the simulator's few invalid contacts go to the review queue."""
+    from connectors.simulator.runner import start_simulator
+    from integration_console.demo import seed_demo_world
+    from integration_console.sync.services import sync_run_start
+    from tests.connectors.tryton.flows import PASSWORD_VARIABLE, crm_to_tryton_flow
+
+    os.environ[PASSWORD_VARIABLE] = tryton.password
+    with start_simulator(contacts=contacts) as sim:
+        crm = seed_demo_world(simulator_url=sim.base_url).source_system
+        flow = crm_to_tryton_flow(crm, tryton, bare)
+        flow.page_size = 100
+        flow.save()
+        started = time.perf_counter()
+        run = sync_run_start(flow=flow, triggered_by="bench")
+        took = time.perf_counter() - started
+    run.refresh_from_db()
+    if run.error:
+        raise SystemExit(f"The console run failed: {run.error}")
+    name = f"console run, end to end ({run.failed_count} to the queue)"
+    return name, run.created_count, took
 
 
 if __name__ == "__main__":
