@@ -18,7 +18,7 @@ import pytest
 
 from connectors.simulator.runner import RunningSimulator, start_simulator
 from connectors.simulator.world import SEEDED_CUSTOMERS, SEEDED_PROBLEMS
-from integration_console.sync.models import AuditEntry, Flow, RecordLink, SyncRun
+from integration_console.sync.models import AuditEntry, Flow, RecordLink, SyncChunk, SyncRun
 from integration_console.sync.services import sync_run_start, sync_runs_recover
 from review_queue.models import ReviewItem
 
@@ -161,6 +161,19 @@ def test_a_run_keeps_its_promise_when_redis_restarts_under_it(
 
 
 # --- the promise --------------------------------------------------------------------------
+
+
+def test_one_run_spreads_over_every_worker_and_keeps_its_promise(demo_flow, workers, simulator):
+    second = workers.start()  # two rqworker processes now listen on the drill's queue
+    drive = start_drill(demo_flow, workers)
+
+    run = drive.to_the_end(timeout=PHASE_TIMEOUT)
+
+    assert second.running()
+    executors = set(SyncChunk.objects.filter(run=run).values_list("executed_by", flat=True))
+    assert len(executors) == 2, executors  # each chunk names the RQ worker that did it
+    assert run.chunks_done == CONTACTS // DRILL_SETTINGS["SYNC_CHUNK_RECORDS"] + 1
+    assert_the_run_kept_its_promise(run, demo_flow, simulator.base_url, drive)
 
 
 def assert_the_run_kept_its_promise(

@@ -239,4 +239,10 @@ def flow_context(
 
 
 def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who executes: the host and the RQ worker's name (RQ forks a process per job, so its
+    pid would name every job apart), or the host and pid of this process without RQ."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    worker = getattr(job, "worker_name", None) if job is not None else None
+    return f"{socket.gethostname()}:{worker or os.getpid()}"
