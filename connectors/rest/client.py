@@ -32,6 +32,14 @@ The price, stated plainly:
 
 ``capabilities.keyset_order`` is true only when every resource is read by keyset;
 ``capabilities_for(resource)`` tells per resource.
+
+Batches. With a resource's ``batch`` settings (config.py), ``create_many`` sends its records
+in requests of at most ``max_records``, each record with its idempotency key, and answers each
+record as ``create`` would have: the record as stored, or the same ConnectorError with the
+same message. A request that fails as a whole raises, even after earlier requests of the same
+call were answered: the engine then sends the records one by one with the same keys, which
+the system answers with what it created the first time. Without ``batch`` settings,
+``create_many`` is one ``create`` per record.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from ..errors import AlreadyExistsError, ConnectorError
 from ..http import RateLimiter
 from ..ratelimit import Limiter
 from .config import ResourceConfig, SystemConfig, load_config, settings_errors
+from .errors import item_error
 from .masking import SecretMasker
 from .paginators import Pager, select_records
 from .records import (
@@ -65,7 +74,7 @@ FIND_PAGE_SIZE = 50
 
 def capabilities_of(resources: list[ResourceConfig]) -> Capabilities:
     return Capabilities(
-        batch_create=False,
+        batch_create=all(r.batch is not None for r in resources),
         idempotency_keys=all(
             r.idempotency is not None and r.idempotency.header and r.idempotency.lookup_param
             for r in resources
@@ -85,6 +94,7 @@ class RestConnector:
         "pagination": {"type": "offset"},
         "changed_since": {"param": "modified_after"},
         "update_method": "PATCH",
+        "batch": {"url": "{resource}/bulk", "max_records": 50, "results_path": "items"},
     }
     # What empty settings give; an instance states what its own settings give.
     capabilities = Capabilities(idempotency_keys=True, keyset_order=True)
@@ -293,15 +303,108 @@ class RestConnector:
             raise
         return self._written(config, answer, payload, None)
 
-    def create_many(self, resource: str, payloads: list[Record]) -> list[Record | Exception]:
-        """One create per payload (this kind has no batch endpoint: ``batch_create`` is false)."""
-        answers: list[Record | Exception] = []
-        for payload in payloads:
-            try:
-                answers.append(self.create(resource, payload, idempotency_key=str(uuid.uuid4())))
-            except ConnectorError as exc:
-                answers.append(exc)
-        return answers
+    def create_many(
+        self, resource: str, payloads: list[Record], *, idempotency_keys: list[str] | None = None
+    ) -> list[Record | Exception]:
+        """Create each payload, with its idempotency key (a new one each without keys): one
+        answer per payload, in order, the record as stored or the ConnectorError that refused
+        it. In requests of the resource's ``batch`` settings when it has them (raising when
+        one fails as a whole), else one create per payload."""
+        if idempotency_keys is None:
+            idempotency_keys = [str(uuid.uuid4()) for _ in payloads]
+        elif len(idempotency_keys) != len(payloads):
+            raise ValueError(
+                f"{len(idempotency_keys)} idempotency keys for {len(payloads)} payloads: give "
+                "one per payload."
+            )
+        config = self._resource(resource)
+        if config.batch is None:
+            answers: list[Record | Exception] = []
+            for payload, key in zip(payloads, idempotency_keys, strict=True):
+                try:
+                    answers.append(self.create(resource, payload, idempotency_key=key))
+                except ConnectorError as exc:
+                    answers.append(exc)
+            return answers
+        size = config.batch.max_records
+        return [
+            answer
+            for start in range(0, len(payloads), size)
+            for answer in self._create_batch(
+                config, payloads[start : start + size], idempotency_keys[start : start + size]
+            )
+        ]
+
+    def _create_batch(
+        self, config: ResourceConfig, payloads: list[Record], keys: list[str]
+    ) -> list[Record | Exception]:
+        """One batch request (at most max_records payloads) and its answer, record by record."""
+        batch = config.batch
+        assert batch is not None
+        items = []
+        for payload, key in zip(payloads, keys, strict=True):
+            item = wrap_at_path(payload, batch.payload_path)
+            items.append(_placed(item, batch.key_path, key) if batch.key_path else item)
+        answer = self.requester.call(
+            "POST",
+            batch.url,
+            json=wrap_at_path(items, batch.records_path),
+            errors=batch.call_errors,
+        )
+        where = f"POST {batch.url}"
+        results = get_path(answer.body, batch.results_path, None)
+        if not isinstance(results, list) or len(results) != len(payloads):
+            found = f"{len(results)} answers" if isinstance(results, list) else "no list of answers"
+            raise ConnectorError(
+                f"{where}: expected {len(payloads)} answers, one per record, at "
+                f"{batch.results_path!r} (batch.results_path); found {found}.",
+                status=answer.response.status_code,
+                response_body=answer.body,
+            )
+        # Each record's error names the request a create of it alone would have made.
+        single = f"POST {self.requester.resolve(split_url(config.create_url)[0]).path}"
+        return [
+            self._batch_answer(config, result, payload, where, single, index)
+            for index, (result, payload) in enumerate(zip(results, payloads, strict=True))
+        ]
+
+    def _batch_answer(
+        self,
+        config: ResourceConfig,
+        result: Any,
+        payload: Record,
+        where: str,
+        single: str,
+        index: int,
+    ) -> Record | Exception:
+        batch = config.batch
+        assert batch is not None
+        status = get_path(result, batch.status_path, None)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            # The record's fate is unknown: fail the call, so that the engine sends the records
+            # again one by one under the same keys.
+            raise ConnectorError(
+                f"{where}: the answer for record {index + 1} has no HTTP status at "
+                f"{batch.status_path!r} (batch.status_path).",
+                response_body=result,
+            )
+        body = _without(result, batch.status_path)
+        error = item_error(status, body, config.errors, single)
+        if isinstance(error, AlreadyExistsError):
+            self._name_existing(config, payload, error)
+        if error is not None:
+            return error
+        record = get_path(body, batch.record_path, None)
+        record = self._normalized(config, record) if isinstance(record, dict) else {}
+        if record.get("id") in (None, "") or isinstance(record["id"], dict | list):
+            return ConnectorError(
+                f"{where}: answered {status} for record {index + 1} without the new record's "
+                f"id at {batch.record_path!r} (batch.record_path) and {config.id_field!r} "
+                "(id_field); the record may have been created.",
+                status=status,
+                response_body=body,
+            )
+        return record
 
     def update(self, resource: str, record_id: str, payload: Record) -> Record:
         config = self._resource(resource)
@@ -469,6 +572,27 @@ def _same(theirs: Any, ours: Any) -> bool:
     if isinstance(theirs, str) and isinstance(ours, str):
         return theirs.strip().casefold() == ours.strip().casefold()
     return theirs == ours or (theirs is not None and str(theirs) == str(ours))
+
+
+def _placed(item: Any, path: str, value: Any) -> Any:
+    """A copy of ``item`` with ``value`` at the dotted ``path`` (objects made on the way)."""
+    *steps, last = path.split(".")
+    placed = dict(item) if isinstance(item, dict) else {}
+    current = placed
+    for step in steps:
+        inner = current.get(step)
+        current[step] = dict(inner) if isinstance(inner, dict) else {}
+        current = current[step]
+    current[last] = value
+    return placed
+
+
+def _without(answer: Any, status_path: str) -> Any:
+    """A record's answer in a batch without its status, when the status is one of its keys:
+    the body a create of the record alone would have been answered with."""
+    if isinstance(answer, dict) and "." not in status_path:
+        return {name: value for name, value in answer.items() if name != status_path}
+    return answer
 
 
 def _id_from_location(answer: Answer) -> str | None:

@@ -32,13 +32,36 @@ System settings: ``auth``, ``follow_redirects`` (false), ``health_url``, ``heade
 - ``idempotency``: ``{"header", "lookup_param"}``, or null. ``search``: field -> parameter.
 - ``errors``: ``{"rules": [{"status", "body_pattern", "kind"}], "message_path",
   "field_errors_path", "existing_id_path", "existing": {"field", "param", "list_url"}}``.
+- ``batch``: how several records are created in one request, or null (the default: one
+  ``POST`` per record). With it, ``capabilities.batch_create`` is true where every resource
+  has one (``capabilities_for`` tells per resource). The simulator's, in full::
+
+      "batch": {"url": "{resource}/batch", "max_records": 100,
+                "records_path": "records", "payload_path": "record",
+                "key_path": "idempotency_key", "results_path": "results",
+                "status_path": "status", "record_path": "record"}
+
+  ``url`` (required) is a template as ``create_url`` is. The request is a ``POST`` of at most
+  ``max_records`` items, the list at ``records_path`` of the body ("" for a bare array); each
+  item holds the payload at ``payload_path`` and the record's idempotency key at ``key_path``
+  (null sends no key, allowed only where ``idempotency`` sends none either: a batch re-sent
+  after a lost answer would otherwise create its records twice). More records go in several
+  requests, in order. The answer holds one answer per record, in order, at ``results_path``
+  ("" for a bare array), each with its HTTP status at ``status_path``: 2xx carries the record
+  at ``record_path`` ("" for the answer itself; it must hold the id at ``id_field``); any
+  other answer, without its status, is read by the resource's ``errors`` settings as the
+  body of a single create's answer with that status would be, and becomes the same error.
+  The ``errors`` rules judge each record's answer, and the batch's answer only when it is not
+  a 2xx: a rule's body pattern that one record's refusal matches does not refuse the batch.
+  An answer of another shape, and a whole answer that is an error (a timeout, 5xx, 429),
+  raise for the whole call.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .records import ISO8601, date_format_error
@@ -115,7 +138,19 @@ RESOURCE_KEYS = (
     "idempotency",
     "search",
     "errors",
+    "batch",
 )
+# A batch's keys and their defaults (None: not sent); ``url`` has none and is required.
+BATCH_KEYS: dict[str, Any] = {
+    "url": None,
+    "max_records": 100,
+    "records_path": "records",
+    "payload_path": "record",
+    "key_path": "idempotency_key",
+    "results_path": "results",
+    "status_path": "status",
+    "record_path": "record",
+}
 DEFAULT_IDEMPOTENCY = {"header": "Idempotency-Key", "lookup_param": "idempotency_key"}
 
 
@@ -183,6 +218,23 @@ class ErrorConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """How several records are created in one request; the module's docstring says how."""
+
+    url: str
+    max_records: int = 100
+    records_path: str = "records"
+    payload_path: str = "record"
+    key_path: str | None = "idempotency_key"
+    results_path: str = "results"
+    status_path: str = "status"
+    record_path: str = "record"
+    # The errors settings as they judge the batch's answer as a whole: their rules only where
+    # it is not a 2xx (a 2xx answer is judged record by record).
+    call_errors: ErrorConfig = field(default_factory=ErrorConfig)
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     type: str = "bearer"
     options: Mapping[str, Any] = field(default_factory=lambda: dict(AUTH_KEYS["bearer"]))
@@ -220,6 +272,7 @@ class ResourceConfig:
     idempotency: Idempotency | None
     search: Mapping[str, str]
     errors: ErrorConfig
+    batch: BatchConfig | None = None
 
     @property
     def keyset(self) -> bool:
@@ -590,6 +643,11 @@ def _resource(
         search=reader.string_map("search"),
         errors=_errors(raw.get("errors"), reader),
     )
+    batch = _batch(raw.get("batch"), reader, config)
+    if batch is not None:
+        config = replace(config, batch=batch)
+        if problem := _keyless_batch_problem(config, own, where):
+            mine.append(problem)
     if not where:
         problems.extend(mine)
     else:
@@ -630,3 +688,70 @@ def _idempotency(raw: Any, reader: _Reader) -> Idempotency | None:
     return Idempotency(
         sub.text("header", None, nullable=True), sub.text("lookup_param", None, nullable=True)
     )
+
+
+def _batch(raw: Any, reader: _Reader, config: ResourceConfig) -> BatchConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.problem("batch", "must be an object (url, max_records, ...) or null")
+        return None
+    sub = _Reader(raw, reader.path("batch"), reader.problems, BATCH_KEYS)
+    url = sub.text("url", None, nullable=True)
+    if not url:
+        sub.problem("url", "required: where several records are created, e.g. '{resource}/batch'")
+    elif "{id}" in url:
+        sub.problem("url", f"{url!r} creates records: it has no {{id}} to fill")
+    paths = {
+        key: sub.text(key, default, nullable=key == "key_path")
+        for key, default in BATCH_KEYS.items()
+        if key not in ("url", "max_records")
+    }
+    if not paths["status_path"]:
+        sub.problem("status_path", "say where each record's answer holds its HTTP status")
+    if paths["key_path"] == "":
+        sub.problem("key_path", "say where each record's idempotency key goes, or null for none")
+        paths["key_path"] = None
+    max_records = sub.integer("max_records", BATCH_KEYS["max_records"], minimum=1)
+    if max_records is None:
+        sub.problem("max_records", "must be a whole number of at least 1")
+    return BatchConfig(
+        url=(url or "").replace("{resource}", config.name),
+        max_records=max_records or BATCH_KEYS["max_records"],
+        call_errors=_beyond_2xx(config.errors),
+        **paths,
+    )
+
+
+def _keyless_batch_problem(
+    config: ResourceConfig, own: Mapping[str, Any], where: str
+) -> str | None:
+    """Why the resource's batch may not go without idempotency keys, if it may not; named
+    where the resource wrote the setting that makes it so."""
+    batch, idempotency = config.batch, config.idempotency
+    if batch is None or batch.key_path is not None or idempotency is None:
+        return None
+    if not idempotency.header:
+        return None
+    at = "idempotency" if "idempotency" in own and "batch" not in own else "batch.key_path"
+    return (
+        f"{where + '.' if where else ''}{at}: a batch sends no idempotency keys (batch.key_path "
+        f"is null) but single creates send them ({idempotency.header}): a batch re-sent after "
+        "a lost answer would create its records twice. Say where each record's key goes, or "
+        "set idempotency to null"
+    )
+
+
+def _beyond_2xx(errors: ErrorConfig) -> ErrorConfig:
+    """``errors`` with rules that judge only answers that are not a 2xx."""
+    others = frozenset({1, 3, 4, 5})
+    rules = []
+    for rule in errors.rules:
+        if not rule.statuses and not rule.status_classes:
+            rules.append(replace(rule, status_classes=others))
+            continue
+        statuses = frozenset(status for status in rule.statuses if status // 100 != 2)
+        classes = rule.status_classes - {2}
+        if statuses or classes:
+            rules.append(replace(rule, statuses=statuses, status_classes=classes))
+    return replace(errors, rules=tuple(rules))

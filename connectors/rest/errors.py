@@ -7,10 +7,17 @@ followed (an error that says where it points), then the status as the taxonomy r
 rejected), then a 2xx whose body is not JSON (rejected: a login page is not a record). A
 non-JSON error answer keeps the kind of its status, so an HTML 500 is transient and an HTML
 400 rejected: nothing is retried because of what its body looks like.
+
+One record's answer inside a batch answer (a status and a JSON body, config.py's ``batch``)
+is judged the same way by ``item_error``: the same rules, kinds and messages as a whole answer
+with that status and body.
 """
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -47,18 +54,40 @@ def decode(response: httpx.Response) -> tuple[Any, bool]:
         return None, False
 
 
-def kept_body(response: httpx.Response, body: Any, is_json: bool) -> Any:
-    return body if is_json else response.text[:BODY_KEPT]
+@dataclass(frozen=True)
+class _Said:
+    """An answer as the error rules read it: a whole HTTP answer, or one record's in a batch."""
+
+    status: int
+    reason: str
+    body: Any  # the JSON body, None when there is none or it is not JSON
+    is_json: bool
+    text: str  # what a rule's body pattern searches
+    content_type: str
+    retry_after: float | None
+
+    @property
+    def kept(self) -> Any:
+        """What an error keeps of the body."""
+        return self.body if self.is_json else self.text[:BODY_KEPT]
 
 
 def error_for(response: httpx.Response, config: ErrorConfig) -> ConnectorError | None:
     """The error ``response`` stands for under ``config``, or None when it is an answer."""
     status = response.status_code
     body, is_json = decode(response)
+    said = _Said(
+        status,
+        response.reason_phrase,
+        body,
+        is_json,
+        response.text,
+        response.headers.get("Content-Type", "no content type"),
+        retry_after(response),
+    )
     where = f"{response.request.method} {response.request.url.path}"
-    for rule in config.rules:
-        if rule.matches(status, response.text):
-            return _error(KIND_CLASSES[rule.kind], response, body, is_json, config, where)
+    if error := _by_rules(said, config, where):
+        return error
     if 300 <= status < 400:
         location = response.headers.get("Location", "(no Location header)")
         target = (
@@ -68,17 +97,54 @@ def error_for(response: httpx.Response, config: ErrorConfig) -> ConnectorError |
             f"{where}: answered {status} {response.reason_phrase}, pointing to {target}. Write "
             "that URL in the settings (mind a trailing slash), or set follow_redirects.",
             status=status,
-            response_body=kept_body(response, body, is_json),
+            response_body=said.kept,
         )
     if status >= 400:
-        return _error(_kind_of(status), response, body, is_json, config, where)
+        return _error(_kind_of(status), said, config, where)
     if not is_json:
-        kind = response.headers.get("Content-Type", "no content type")
         return RejectedError(
-            f"{where}: answered {status} with a body that is not JSON ({kind}).",
+            f"{where}: answered {status} with a body that is not JSON ({said.content_type}).",
             status=status,
-            response_body=response.text[:BODY_KEPT],
+            response_body=said.kept,
         )
+    return None
+
+
+def item_error(status: int, body: Any, config: ErrorConfig, where: str) -> ConnectorError | None:
+    """The error one record's answer in a batch stands for (``status`` and the JSON ``body``
+    a create of that record alone would have been answered with), or None for a 2xx the rules
+    let pass. ``where`` names the request as a create of the record alone would
+    (``POST /customers``), so that its error reads the same either way."""
+    text = json.dumps(body, ensure_ascii=False)
+    reason = _reason(status)
+    said = _Said(status, reason, body, True, text, "application/json", None)
+    if error := _by_rules(said, config, where):
+        return error
+    if status >= 400:
+        return _error(_kind_of(status), said, config, where)
+    if not 200 <= status < 300:
+        return RejectedError(
+            f"{where}: answered {status} {reason} for this record in a batch, neither a "
+            "record nor an error.",
+            status=status,
+            response_body=body,
+        )
+    return None
+
+
+def _reason(status: int) -> str:
+    """The reason phrase of ``status``, as RFC 9110 names it (a record's answer in a batch has
+    no status line of its own to take one from)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return httpx.codes.get_reason_phrase(status)
+
+
+def _by_rules(said: _Said, config: ErrorConfig, where: str) -> ConnectorError | None:
+    for rule in config.rules:
+        if rule.matches(said.status, said.text):
+            return _error(KIND_CLASSES[rule.kind], said, config, where)
     return None
 
 
@@ -95,33 +161,27 @@ def _kind_of(status: int) -> type[ConnectorError]:
 
 
 def _error(
-    cls: type[ConnectorError],
-    response: httpx.Response,
-    body: Any,
-    is_json: bool,
-    config: ErrorConfig,
-    where: str,
+    cls: type[ConnectorError], said: _Said, config: ErrorConfig, where: str
 ) -> ConnectorError:
-    status = response.status_code
+    status, body, is_json = said.status, said.body, said.is_json
     if cls is NotFoundError:
         message = f"{where}: not found."
     elif cls is AlreadyExistsError:
         message = f"{where}: already exists."
     else:
-        message = f"{where}: {status} {response.reason_phrase}."
-    said = get_path(body, config.message_path) if config.message_path and is_json else None
-    if isinstance(said, str | int | float) and not isinstance(said, bool) and said != "":
-        message += f" {said}"
+        message = f"{where}: {status} {said.reason}."
+    text = get_path(body, config.message_path) if config.message_path and is_json else None
+    if isinstance(text, str | int | float) and not isinstance(text, bool) and text != "":
+        message += f" {text}"
     if not is_json:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        message += f" (The answer is {kind}, not JSON.)"
+        message += f" (The answer is {said.content_type.split(';')[0]}, not JSON.)"
     common: dict[str, Any] = {
         "status": status,
         "field_errors": field_errors(body, config) if is_json else {},
-        "response_body": kept_body(response, body, is_json),
+        "response_body": said.kept,
     }
     if cls is TransientError:
-        return TransientError(message, retry_after=retry_after(response), **common)
+        return TransientError(message, retry_after=said.retry_after, **common)
     if cls is AlreadyExistsError:
         existing = (
             get_path(body, config.existing_id_path, None) if config.existing_id_path else None

@@ -1,5 +1,8 @@
 """HTTP front of the simulator: the CRM under /crm/api, the ERP under /erp/api, JSON only.
 
+Besides one record at a time, ``POST /<system>/api/<collection>/batch`` creates up to
+MAX_BATCH_RECORDS records in one request (create_records says how).
+
 The same records are also served in the API styles of other real systems under
 /styles/<style>/ (styles.py, which documents them; they check their own credentials, never
 the --token). Control: /_control/faults (statuses), /_control/latency, /_control/chaos/<kind>
@@ -37,6 +40,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_BODY_BYTES = 1_000_000
 MAX_LATENCY_SECONDS = 10.0
+MAX_BATCH_RECORDS = 100
+BATCH_ITEM_KEYS = ("idempotency_key", "record")
 COLLECTIONS: dict[System, str] = {"crm": "contacts", "erp": "customers"}
 _DIGITS = re.compile(r"\d+", re.ASCII)
 
@@ -192,6 +197,63 @@ def create_record(system: System, world: World, request: Request, match: re.Matc
     return Reply.of(world.create_record(system, request.json_object(), key))
 
 
+def create_records(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    """POST <collection>/batch with ``{"records": [{"idempotency_key": "k", "record": {...}},
+    ...]}`` (the key optional): each record created in turn exactly as ``POST <collection>``
+    with that Idempotency-Key creates it, so a re-sent item replays its first answer, here or
+    from a single create. Answers 200 ``{"results": [...]}``, one per record in order:
+    ``{"status": 201, "record": {...}}``, or the status and body a single create would have
+    refused it with, e.g. ``{"status": 422, "errors": {...}}`` or ``{"status": 409, "errors":
+    {...}, "existing_id": "E-..."}``. A malformed batch is refused whole before any record is
+    written: 400, or 413 past MAX_BATCH_RECORDS. Faults, latency and chaos strike the batch as
+    the one request it is (counted once): nothing of it is written, or all of it with
+    ``after_write``."""
+    results = []
+    for key, body in _batch_items(request.json_object()):
+        outcome = world.create_record(system, body, key)
+        if outcome.status == HTTPStatus.CREATED:
+            results.append({"status": outcome.status, "record": outcome.body})
+        else:
+            results.append({"status": outcome.status, **outcome.body})
+    return Reply(HTTPStatus.OK, {"results": results})
+
+
+def _batch_items(body: Mapping[str, Any]) -> list[tuple[str | None, Mapping[str, Any]]]:
+    """(idempotency key or None, record body) of each item of a batch; HttpError names the
+    first thing wrong with it."""
+    shape = 'records must be a list of {"idempotency_key": "...", "record": {...}} objects.'
+    unknown = [name for name in body if name != "records"]
+    if unknown:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"Unknown key {unknown[0]!r}; {shape}")
+    items = body.get("records")
+    if not isinstance(items, list):
+        raise HttpError(HTTPStatus.BAD_REQUEST, shape)
+    if len(items) > MAX_BATCH_RECORDS:
+        raise HttpError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"A batch holds at most {MAX_BATCH_RECORDS} records; this one has {len(items)}. "
+            "Send them in several batches.",
+        )
+    parsed = []
+    for index, item in enumerate(items):
+        where = f"records[{index}]"
+        if not isinstance(item, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{where} must be a JSON object; {shape}")
+        unknown = [name for name in item if name not in BATCH_ITEM_KEYS]
+        if unknown:
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST,
+                f"{where}.{unknown[0]}: unknown key; known: {', '.join(BATCH_ITEM_KEYS)}.",
+            )
+        key, record = item.get("idempotency_key"), item.get("record")
+        if key is not None and not isinstance(key, str):
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{where}.idempotency_key must be a string.")
+        if not isinstance(record, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{where}.record must be a JSON object.")
+        parsed.append((key or None, record))
+    return parsed
+
+
 def update_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
     return Reply.of(world.update_record(system, match["id"], request.json_object()))
 
@@ -292,6 +354,7 @@ def _routes() -> list[Route]:
         routes += [
             route("GET", base, partial(list_records, system)),
             route("POST", base, partial(create_record, system)),
+            route("POST", base + "/batch", partial(create_records, system)),
             route("GET", item, partial(get_record, system)),
             route("PUT", item, partial(update_record, system)),
         ]
