@@ -91,6 +91,8 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
         defaults={
             "base_url": f"{base}/erp/api",
             "auth_env_var": "IC_ERP_API_TOKEN",
+            # The simulated ERP creates up to 100 customers a call: runs write in batches.
+            "settings": {"batch": {"url": "{resource}/batch"}},
             "description": "Customers, billed by finance. Played by the built-in simulator.",
         },
     )

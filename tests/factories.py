@@ -56,6 +56,15 @@ def run_flow(flow: Flow, capture) -> SyncRun:
     return run
 
 
+def creating_one_at_a_time(flow: Flow) -> Flow:
+    """The flow's target without its batch endpoint: runs create one record a request, for
+    tests of what happens to a single create (its retries, its lost answer)."""
+    target = flow.target_system
+    target.settings = {key: value for key, value in target.settings.items() if key != "batch"}
+    target.save()
+    return flow
+
+
 def demo_user(username: str) -> User:
     return User.objects.get(username=username)
 

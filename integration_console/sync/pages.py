@@ -62,8 +62,8 @@ from .selectors import source_ids_needing_attention
 
 logger = logging.getLogger(__name__)
 
-# Records per create_many call: a batch the target refuses is halved by its connector until
-# each bad record stands alone, so a smaller batch costs little when all goes well.
+# Records per create_many call: the connector answers each record of it (Tryton's halves a
+# refused batch until each bad record stands alone).
 BATCH_CREATE_SIZE = 100
 # How often the run's heartbeat beats while a page's writes are out.
 HEARTBEAT_WHILE_WRITING = 1.0
@@ -199,7 +199,7 @@ def _tasks(
 
         return task
 
-    return [unless_stopped(lambda b=b: _write_batch(ctx, b), b) for b in batches] + [
+    return [unless_stopped(lambda b=b: _write_batch(ctx, b, stop), b) for b in batches] + [
         unless_stopped(lambda w=w: _write_one(ctx, w), [w]) for w in singles
     ]
 
@@ -248,25 +248,40 @@ def _write_one(ctx: FlowContext, write: _Write) -> None:
         write.bug = exc
 
 
-def _write_batch(ctx: FlowContext, batch: list[_Write]) -> None:
-    """Create a batch in one call, each record with its idempotency key. The connector
-    answers each record; a call that fails as a whole (the target did not answer) is sent
-    again record by record, each with its own retries and the same key."""
+def _write_batch(ctx: FlowContext, batch: list[_Write], stop: threading.Event) -> None:
+    """Create a batch in one call, each record with its idempotency key; the call is retried
+    as a whole while the target does not answer (its failed attempts are audited on the
+    batch's first record). The connector answers each record. A target that refuses our
+    credentials, or stays silent long enough to be taken for down, fails the first record and
+    leaves the rest unsent; any other failure of the whole call sends the records one by one,
+    each with its own retries and the same key."""
+    first = batch[0]
     for write in batch:
         write.state.sent = write.payload
         write.state.idempotency_key = idempotency_key_for(
             ctx.flow, write.state.source_id, write.digest
         )
     try:
-        answers = ctx.target.create_many(
-            ctx.flow.target_resource,
-            [w.payload for w in batch],
-            idempotency_keys=[w.state.idempotency_key for w in batch],
+        answers = load(
+            ctx,
+            first.state,
+            lambda: ctx.target.create_many(
+                ctx.flow.target_resource,
+                [w.payload for w in batch],
+                idempotency_keys=[w.state.idempotency_key for w in batch],
+            ),
         )
-    except ConnectorError:
+    except RecordFailure as failure:
+        if failure.stops_run:
+            first.failure = failure
+            return
         logger.warning("A batch create to %s failed whole; sending it one by one.", ctx.flow)
         for write in batch:
+            if stop.is_set():
+                return
             _write_one(ctx, write)
+            if write.failure is not None and write.failure.stops_run:
+                stop.set()
         return
     except Exception as exc:
         for write in batch:

@@ -140,7 +140,7 @@ class StagedTarget:
     """The target connector as a flow's stage allows it: reads always, writes only when the
     stage writes. The one stage check every path to the target goes through."""
 
-    WRITES = ("create", "update")
+    WRITES = ("create", "create_many", "update")
 
     def __init__(self, connector: Connector, flow: Flow) -> None:
         self._connector, self._flow = connector, flow

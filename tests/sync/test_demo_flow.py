@@ -5,7 +5,7 @@ import pytest
 
 from integration_console.sync.models import AuditEntry, RecordLink, SyncRun
 from review_queue.models import ReviewItem
-from tests.factories import run_flow
+from tests.factories import creating_one_at_a_time, run_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +137,7 @@ def test_transient_target_errors_are_retried_and_each_attempt_audited(
 def test_a_record_whose_retries_run_out_is_dead_lettered(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
+    creating_one_at_a_time(demo_flow)
     erp_unavailable(simulator, requests=3)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
 
@@ -146,6 +147,21 @@ def test_a_record_whose_retries_run_out_is_dead_lettered(
         AuditEntry.objects.filter(source_id=item.source_id, failure_kind="transient").count() == 2
     )
     assert (run.created_count, run.failed_count) == (35, 5)
+
+
+def test_a_target_that_stopped_answering_a_batch_stops_the_run_after_a_few_records(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    erp_unavailable(simulator, requests=1000)
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "Gave up after 3 attempts" in run.error
+    # The batch, then its records one by one, until three in a row went unanswered.
+    exhausted = ReviewItem.objects.filter(kind="retries_exhausted").count()
+    assert 1 <= exhausted <= 3
+    assert RecordLink.objects.count() == 0
+    assert "records read were not processed" in run.note
 
 
 def test_a_bug_fails_the_run_loudly_and_queues_the_record(
@@ -185,6 +201,7 @@ def test_an_unreachable_source_fails_the_run_with_the_reason(
 def test_a_target_that_stopped_answering_stops_the_run_instead_of_queueing_everything(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
+    creating_one_at_a_time(demo_flow)
     target = demo_flow.target_system
     target.max_concurrent_writes = 1
     target.save()

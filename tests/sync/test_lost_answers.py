@@ -8,7 +8,7 @@ import pytest
 from integration_console.sync.models import AuditEntry, RecordLink
 from review_queue.models import ReviewItem
 from review_queue.services import ActionNotAllowed, review_item_dismiss, review_item_retry
-from tests.factories import demo_user, run_flow
+from tests.factories import creating_one_at_a_time, demo_user, run_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ def erp_customers_for(simulator, crm_id: str) -> list[dict]:
 @pytest.fixture
 def lost(demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks):
     """A first run in which every answer to the first create was lost (three attempts)."""
+    creating_one_at_a_time(demo_flow)
     lose_erp_answers(simulator, count=3)
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
     item = ReviewItem.objects.get(kind="retries_exhausted")
@@ -74,3 +75,16 @@ def test_dismissing_the_item_links_the_record_instead_and_says_so(lost, simulato
     assert RecordLink.objects.get(source_id=lost.source_id).target_id == target_id
     lost.refresh_from_db()
     assert lost.status == "resolved"
+
+
+def test_a_batch_whose_answers_were_lost_is_sent_again_and_creates_nothing_twice(
+    demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    lose_erp_answers(simulator, count=3)  # the batch lands three times over, unanswered
+    run = run_flow(demo_flow, django_capture_on_commit_callbacks)
+
+    body = httpx.get(f"{simulator.erp_url}/customers", params={"page_size": 200}).json()
+    refs = [c["crm_ref"] for c in body["results"] if c["crm_ref"]]
+    assert len(refs) == len(set(refs)) == 36  # the keys made every re-send a replay
+    assert (run.created_count, run.failed_count) == (36, 4)
+    assert RecordLink.objects.count() == 36

@@ -16,7 +16,7 @@ from integration_console.sync.models import AuditEntry, RecordLink
 from integration_console.sync.pages import process_page
 from integration_console.sync.services import flow_context
 from review_queue.models import ReviewItem
-from tests.factories import run_flow
+from tests.factories import creating_one_at_a_time, run_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,7 @@ def test_writes_go_out_side_by_side_up_to_the_targets_bound(demo_flow, simulator
                 in_flight -= 1
 
     monkeypatch.setattr(RestConnector, "create", counted)
+    creating_one_at_a_time(demo_flow)
     target = demo_flow.target_system
     target.max_concurrent_writes = 3
     target.save()

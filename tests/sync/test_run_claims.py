@@ -16,6 +16,7 @@ from integration_console.sync.services import (
     sync_run_start,
     sync_runs_recover,
 )
+from tests.factories import creating_one_at_a_time
 
 pytestmark = pytest.mark.django_db
 
@@ -277,6 +278,7 @@ def test_a_chunk_taken_over_while_a_record_waits_to_retry_stops_without_blaming_
     from review_queue.models import ReviewItem
 
     settings.SYNC_HEARTBEAT_EVERY = 0
+    creating_one_at_a_time(demo_flow)
     httpx.post(
         f"{simulator.base_url}/_control/faults",
         json={"system": "erp", "status": 503, "count": 1, "retry_after": 0},
