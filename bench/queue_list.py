@@ -327,7 +327,7 @@ def measure_after(repeat: int, user_id: int) -> dict[str, dict]:
         "search (source id, reason)": timed(get({"q": "hopper"}), repeat),
         "search 'Remington' (payload)": timed(get({"q": "Remington"}), repeat),
         "search 'initech' (~1/6 of items)": timed(get({"q": "initech"}), repeat),
-        "overview": timed(lambda: client.get(reverse("sync:overview")), repeat),
+        "overview": timed(lambda: client.get(reverse("ops:overview")), repeat),
     }
     figures["following Next, 50 steps"] = {
         "median": statistics.median(steps),
@@ -341,7 +341,7 @@ def print_plans() -> None:
     """Which index each new query reads, as PostgreSQL's EXPLAIN says."""
     from django.db import connection
 
-    from integration_console.sync.selectors import failures_needing_attention, flow_overview
+    from integration_console.ops.selectors import failures_needing_attention, flow_overview
     from review_queue.filters import ReviewItemFilter
     from review_queue.models import ReviewItem
     from review_queue.selectors import review_item_list, review_item_page

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "review_queue",
     "integration_console.web",
     "connectors.simulator",
+    "integration_console.ops",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Max, QuerySet
@@ -32,6 +33,7 @@ from .models import BulkAction, ReviewItem
 from .services import (
     ACT_PERMISSION,
     ActionNotAllowed,
+    review_item_assign,
     review_item_dismiss,
     review_item_retry,
 )
@@ -316,6 +318,7 @@ class _Execution:
     def __init__(self, bulk: BulkAction, token: str) -> None:
         self.bulk, self.token = bulk, token
         self.rows = BulkAction.objects.filter(pk=bulk.pk, claim_token=token)
+        self.assignee: AbstractBaseUser | None = None  # of an assign action, once read
 
     def execute(self) -> None:
         bulk, user = self.bulk, self.bulk.requested_by
@@ -396,12 +399,12 @@ class _Execution:
         """Apply the action to the items ``ids`` (in order), or to as many of them as
         BEAT_SECONDS allows, and record the batch's counts; bulk.done moves past them.
 
-        Dismissals of a batch commit together with its counts: one commit a batch instead of
-        one an item (a WAL flush each on PostgreSQL), and a crash loses the whole batch or
-        none of it, so a resumed job counts each item once. Retries commit one by one: each
-        queues its retry job when its own transaction commits."""
+        Dismissals (and assignments) of a batch commit together with its counts: one commit
+        a batch instead of one an item (a WAL flush each on PostgreSQL), and a crash loses the
+        whole batch or none of it, so a resumed job counts each item once. Retries commit one
+        by one: each queues its retry job when its own transaction commits."""
         bulk = self.bulk
-        together = bulk.action == BulkAction.Action.DISMISS
+        together = bulk.action in (BulkAction.Action.DISMISS, BulkAction.Action.ASSIGN)
         items = (
             ReviewItem.objects.select_related("flow")
             .defer("source_snapshot", "payload", "target_response")
@@ -468,8 +471,23 @@ class _Execution:
             review_item_retry(item=item, user=user)
         elif bulk.action == BulkAction.Action.DISMISS:
             review_item_dismiss(item=item, user=user, reason=bulk.parameters.get("reason", ""))
+        elif bulk.action == BulkAction.Action.ASSIGN:
+            review_item_assign(item=item, user=user, assignee=self._assignee())
         else:
             raise ActionNotAllowed(f"Unknown bulk action {bulk.action!r}.")
+
+    def _assignee(self) -> AbstractBaseUser | None:
+        """Whom an assign action gives the items to (``parameters["assignee_id"]``; None:
+        nobody). Read once per job, so that their permissions are cached on them too."""
+        assignee_id = self.bulk.parameters.get("assignee_id")
+        if assignee_id is None:
+            return None
+        if self.assignee is None:
+            users = get_user_model().objects.filter(pk=assignee_id, is_active=True)
+            self.assignee = users.first()
+        if self.assignee is None:
+            raise ActionNotAllowed("The person to assign to no longer exists or is inactive.")
+        return self.assignee
 
     def _outcome(self) -> str:
         if self.bulk.refused or self.bulk.failed:

@@ -1,4 +1,6 @@
 import django_filters
+from django import forms
+from django.core.validators import RegexValidator
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
@@ -26,6 +28,18 @@ class ReviewItemFilter(django_filters.FilterSet):
         label="Assigned to",
     )
     q = django_filters.CharFilter(method="filter_search", label="Search")
+    # One group of the groups page (review_queue/groups.py); the partial index
+    # review_item_active_cause serves it in the list's order.
+    fingerprint = django_filters.CharFilter(
+        label="Group",
+        validators=[
+            RegexValidator(
+                r"^[0-9a-f]{64}\Z",
+                "Not a group: a group's fingerprint is 64 hexadecimal characters.",
+            )
+        ],
+        widget=forms.TextInput(attrs={"size": 10, "placeholder": "any"}),
+    )
 
     class Meta:
         model = ReviewItem

@@ -11,7 +11,16 @@ from .services import people_who_may_act
 SENSITIVE_HELP = "Hidden. Enter a new value, or leave empty to send the value the source has now."
 
 
-class PayloadFixForm(forms.Form):
+class ItemVersionForm(forms.Form):
+    """Every action on an item's page sends the item's version that page showed: an action on
+    an item that changed since is refused with what changed (services.ItemChanged). The
+    template writes the hidden input; a schema field may be called ``version``, hence the
+    prefix."""
+
+    item_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class PayloadFixForm(ItemVersionForm):
     """A form built from the target data class's schema, prefilled with what is known of the
     failed payload, and the item's field errors next to the fields until it is submitted.
 
@@ -51,12 +60,13 @@ class PayloadFixForm(forms.Form):
         return [
             (self[name], [] if self.is_bound else self.item_errors.get(name, []))
             for name in self.fields
+            if name != "item_version"
         ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name, value in list(cleaned.items()):
-            if value == MASK:
+            if name != "item_version" and value == MASK:
                 self.add_error(name, "Enter a new value, or leave the field empty.")
         left_empty = set(self.sensitive_left_empty)
         for name, messages in payload_errors(self.schema_fields, self.payload()).items():
@@ -118,7 +128,7 @@ def _form_field(spec: dict) -> forms.Field:
     return forms.CharField(max_length=500, strip=True, **common)
 
 
-class DismissForm(forms.Form):
+class DismissForm(ItemVersionForm):
     reason = forms.CharField(
         label="Reason for dismissing",
         max_length=500,
@@ -132,8 +142,11 @@ class DismissForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    text = forms.CharField(
-        label="Comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    """A comment changes nothing of the item, so it carries no version: it is never refused
+    because someone acted on the item meanwhile."""
+
+    body = forms.CharField(
+        label="Add a comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -141,7 +154,7 @@ class CommentForm(forms.Form):
         style_widgets(self.fields.values())
 
 
-class ReopenForm(forms.Form):
+class ReopenForm(ItemVersionForm):
     reason = forms.CharField(label="Why reopen it", max_length=500)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -149,7 +162,7 @@ class ReopenForm(forms.Form):
         style_widgets(self.fields.values())
 
 
-class AssignForm(forms.Form):
+class AssignForm(ItemVersionForm):
     assignee = forms.ModelChoiceField(
         label="Assign to",
         queryset=None,
@@ -163,7 +176,7 @@ class AssignForm(forms.Form):
         style_widgets(self.fields.values())
 
 
-class LinkForm(forms.Form):
+class LinkForm(ItemVersionForm):
     target_id = forms.CharField(label="Target record id", max_length=200)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

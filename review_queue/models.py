@@ -1,6 +1,6 @@
 """Records that need a person, and everything that happened to them."""
 
-import hashlib
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,8 +8,11 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from integration_console.catalog.models import FieldMapVersion
 from integration_console.sync.failures import NEEDS_ATTENTION, FailureKind
 from integration_console.sync.models import Flow
+
+from .fingerprints import failure_fingerprint
 
 
 class ReviewItem(models.Model):
@@ -34,7 +37,20 @@ class ReviewItem(models.Model):
     target_response = models.JSONField(null=True, blank=True)
     existing_target_id = models.CharField(max_length=200, blank=True)
     target_id = models.CharField(max_length=200, blank=True)
-    fingerprint = models.CharField(max_length=64, db_index=True)
+    fingerprint = models.CharField(
+        max_length=64,
+        db_index=True,
+        help_text="The failure's cause (review_queue/fingerprints.py): items that share it are "
+        "one group.",
+    )
+    # Python's default for rows made here, the database's for rows written by COPY (bench/).
+    cause = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="What failed, in a line: the first failing field and its message.",
+    )
     occurrences = models.PositiveIntegerField(default=1)
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now_add=True)
@@ -53,6 +69,10 @@ class ReviewItem(models.Model):
     )
     retry_requested_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Moves on with every change of the item (each change writes one event that records the
+    # version it made): the item's page sends the version its operator saw, and an action on
+    # a version that moved on since is refused with what changed (services.ItemChanged).
+    version = models.PositiveIntegerField(default=1)
     # Payload-sized fields stay out of history: every save would copy them again.
     history = HistoricalRecords(excluded_fields=["source_snapshot", "payload", "target_response"])
 
@@ -94,6 +114,29 @@ class ReviewItem(models.Model):
                 condition=models.Q(status__in=NEEDS_ATTENTION),
                 name="review_item_active_assignee",
             ),
+            # One group's items in the list's order; and, read whole, the groups page's one
+            # GROUP BY: first_seen, flow and kind are key columns too (not INCLUDE, which
+            # SQLite lacks), so counts, first/last seen and the filters need no table row.
+            models.Index(
+                fields=["fingerprint", "-last_seen", "-id", "first_seen", "flow", "kind"],
+                condition=models.Q(status__in=NEEDS_ATTENTION),
+                name="review_item_active_cause",
+            ),
+            # The ops overview, each read a bounded range or the active items alone, and
+            # index-only: the active items by flow, kind and age, in one pass; items opened
+            # per day and kind (the last 30 days of first_seen); items closed per day and
+            # kind, and the time they took to resolve (the last 30 days of closed_at).
+            models.Index(
+                fields=["flow", "kind", "first_seen"],
+                condition=models.Q(status__in=NEEDS_ATTENTION),
+                name="review_item_active_age",
+            ),
+            models.Index(fields=["first_seen", "kind"], name="review_item_opened"),
+            models.Index(
+                fields=["closed_at", "kind", "status", "first_seen"],
+                condition=models.Q(closed_at__isnull=False),
+                name="review_item_closed",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,10 +160,22 @@ class ReviewItem(models.Model):
         return self.status in (self.Status.RESOLVED, self.Status.DISMISSED)
 
     @staticmethod
-    def fingerprint_for(flow_id: int, kind: str, field_errors: dict) -> str:
-        """Items with the same flow, kind and failing fields are the same problem."""
-        key = f"{flow_id}:{kind}:{','.join(sorted(field_errors))}"
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+    def fingerprint_for(
+        flow_id: int,
+        kind: str,
+        field_errors: dict,
+        reason: str = "",
+        record_ids: Iterable[str] = (),
+    ) -> str:
+        """Items with the same flow, kind, error code and failing fields are the same problem
+        (review_queue/fingerprints.py)."""
+        return failure_fingerprint(
+            flow_id=flow_id,
+            kind=kind,
+            reason=reason,
+            field_errors=field_errors,
+            record_ids=record_ids,
+        )
 
 
 class ReviewItemEvent(models.Model):
@@ -145,13 +200,51 @@ class ReviewItemEvent(models.Model):
     actor = models.CharField(max_length=150)
     note = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # The item's version once this event's change was made: "what changed since version N"
+    # is the events above N. Empty for events written before items had versions.
+    item_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The item's timeline, read newest first by keyset: a range scan at any depth, even
+            # for a record that has failed on every run for a year.
+            models.Index(fields=["item", "created_at", "id"], name="review_event_item_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Every service writes an item's event right after saving the item's change, so the
+        # item in hand holds the version that change made.
+        if self.item_version is None and self._state.adding:
+            self.item_version = self.item.version
+        super().save(*args, **kwargs)
+
+
+class ReviewItemComment(models.Model):
+    """A person's note on an item. Not a change of the item: its version stays as it is."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="review_item_comments",
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["item", "created_at", "id"], name="review_comment_item_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comment on #{self.item_id} by {self.author}"
 
 
 class BulkAction(models.Model):
@@ -161,6 +254,7 @@ class BulkAction(models.Model):
     class Action(models.TextChoices):
         RETRY = "retry", "Retry"
         DISMISS = "dismiss", "Dismiss"
+        ASSIGN = "assign", "Assign"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -249,3 +343,46 @@ class BulkAction(models.Model):
         if not self.total:
             return 100 if self.total == 0 else 0
         return min(100, self.done * 100 // self.total)
+
+
+class RuleFix(models.Model):
+    """A person's request to fix the field-map rule behind a group of review items: the draft
+    version that fixes it, and the group's items when it was asked. Once that version is
+    approved, the records of those items that still need attention are retried, in one bulk
+    action (review_queue/groups.py)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the draft's approval"
+        RERUN = "rerun", "Re-run started"
+
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="+")
+    draft_version = models.ForeignKey(
+        FieldMapVersion, on_delete=models.CASCADE, related_name="review_rule_fixes"
+    )
+    rule_targets = models.JSONField(
+        default=list, blank=True, help_text="The target paths of the rules found failing."
+    )
+    item_ids = models.JSONField(
+        default=list, blank=True, help_text="The group's items that needed attention when asked."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING)
+    bulk_action = models.ForeignKey(
+        BulkAction,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The retry of the group's records, started when the draft was approved.",
+    )
+    rerun_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Fix of {self.draft_version} for group {self.fingerprint[:12]}"

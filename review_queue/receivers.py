@@ -1,10 +1,13 @@
-"""The queue listens to the sync engine's outcomes; the work is in services."""
+"""The queue listens to the sync engine's outcomes, and to the catalog's approvals; the work
+is in services."""
 
 from django.dispatch import receiver
 
+from integration_console.catalog.models import FieldMapVersion
+from integration_console.catalog.signals import version_approved
 from integration_console.sync.signals import record_failed, record_held_back, record_synced
 
-from . import services
+from . import groups, services
 
 
 @receiver(record_failed, dispatch_uid="review_queue.record_failed")
@@ -36,3 +39,8 @@ def on_record_synced(sender, *, flow, source_id, target_id, audit_entry, **kwarg
 @receiver(record_held_back, dispatch_uid="review_queue.record_held_back")
 def on_record_held_back(sender, *, flow, source_id, reason, **kwargs) -> None:
     services.review_item_hold_back(flow=flow, source_id=source_id, reason=reason)
+
+
+@receiver(version_approved, sender=FieldMapVersion, dispatch_uid="review_queue.field_map_approved")
+def on_field_map_version_approved(sender, *, version, user, **kwargs) -> None:
+    groups.rule_fixes_after_approval(version=version, user=user)

@@ -1,13 +1,15 @@
 """Everything that changes a review item. Each service is transactional; those that move an
 item between statuses are idempotent."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import FailureKind, RecordFailure
@@ -21,11 +23,59 @@ from integration_console.sync.services import (
     stage_refusal,
 )
 
-from .models import ReviewItem, ReviewItemEvent
+from .fingerprints import failure_cause, failure_fingerprint
+from .models import ReviewItem, ReviewItemComment, ReviewItemEvent
+from .timeline import ItemChange, review_item_changes_since
 
 
 class ActionNotAllowed(Exception):
     """The item's status does not allow this action; the message is for the operator."""
+
+
+class ItemChanged(ActionNotAllowed):
+    """The item changed since the operator opened it (its version moved on): nothing of the
+    action was applied. ``changes`` say who did what and when since; ``version`` is the
+    item's version now."""
+
+    def __init__(self, changes: list[ItemChange], *, version: int) -> None:
+        self.changes = changes
+        self.version = version
+        told = "; ".join(
+            f"{c.who} {c.what} at {formats.date_format(timezone.localtime(c.when), 'Y-m-d H:i:s')}"
+            for c in changes
+        )
+        super().__init__(
+            f"This item changed since you opened it{': ' + told if told else ''}. "
+            "Nothing was saved; review the item and try again."
+        )
+
+
+@contextmanager
+def _item_locked(item: ReviewItem) -> Iterator[ReviewItem]:
+    """The record's lock, a transaction, and the item read afresh with its row locked: where
+    an operator's action is checked and made. Every writer of an item holds the record's
+    lock (the engine, links and the actions here), so a version checked under it holds until
+    the action is done."""
+    with record_lock(item.flow_id, item.source_id), transaction.atomic():
+        yield ReviewItem.objects.select_for_update().get(pk=item.pk)
+
+
+def _is_repeat(
+    item: ReviewItem, expected_version: int | None, *, user: AbstractBaseUser, done: bool
+) -> bool:
+    """Check the version the operator saw (``expected_version``; None for the engine and bulk
+    actions, which act on the item as it is) against the item's, under the item's lock.
+
+    Raises ItemChanged when the item moved on since, unless this is the operator sending the
+    same action again (a double click: ``done``, the action's result already holds, and only
+    they changed the item since): then True, and the caller does nothing."""
+    if expected_version is None or item.version == expected_version:
+        return False
+    changes = review_item_changes_since(item, expected_version)
+    mine = changes and all(change.who == user.get_username() for change in changes)
+    if done and mine:
+        return True
+    raise ItemChanged(changes, version=item.version)
 
 
 def actor_for(user: AbstractBaseUser) -> str:
@@ -76,6 +126,8 @@ def review_item_record_failure(
         action = ReviewItemEvent.Action.RECURRED
     if action != ReviewItemEvent.Action.RETRY_FAILED:
         item.occurrences += 1
+    if item.pk is not None:
+        item.version += 1
     item.kind = failure.kind
     item.reason = failure.reason
     if item.previous_item_id:
@@ -83,7 +135,18 @@ def review_item_record_failure(
     item.field_errors = failure.field_errors
     item.target_response = failure.target_response
     item.existing_target_id = failure.existing_target_id
-    item.fingerprint = ReviewItem.fingerprint_for(flow.pk, failure.kind, failure.field_errors)
+    # The engine's own reason, not the item's (which may name an earlier fixed item).
+    record_ids = (source_id, failure.existing_target_id)
+    item.fingerprint = failure_fingerprint(
+        flow_id=flow.pk,
+        kind=failure.kind,
+        reason=failure.reason,
+        field_errors=failure.field_errors,
+        record_ids=record_ids,
+    )
+    item.cause = failure_cause(
+        reason=failure.reason, field_errors=failure.field_errors, record_ids=record_ids
+    )
     item.last_seen = now
     if source_record:
         item.source_snapshot = source_record
@@ -134,6 +197,7 @@ def review_item_hold_back(*, flow: Flow, source_id: str, reason: str) -> None:
     if item is None or item.status != ReviewItem.Status.RETRYING:
         return
     item.status = ReviewItem.Status.OPEN
+    item.version += 1
     item.save()
     ReviewItemEvent.objects.create(
         item=item, action=ReviewItemEvent.Action.RETRY_FAILED, actor="system", note=reason
@@ -163,6 +227,7 @@ def review_item_resolve_by_sync(
         item.payload = payload
         item.resolution = f"Synced to {flow.target_system} as {target_id}."
     item.closed_at = timezone.now()
+    item.version += 1
     item.save()
     ReviewItemEvent.objects.create(
         item=item, action=ReviewItemEvent.Action.RESOLVED, actor=actor, note=item.resolution
@@ -170,24 +235,36 @@ def review_item_resolve_by_sync(
 
 
 def review_item_retry(
-    *, item: ReviewItem, user: AbstractBaseUser, payload: dict[str, Any] | None = None
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    payload: dict[str, Any] | None = None,
+    expected_version: int | None = None,
 ) -> ReviewItem:
     """Queue a retry of the item's record, read afresh from the source. With ``payload``, an
     operator's corrected (already validated) payload, the fields that differ from the item's
     payload are kept as corrections of the record first, so that the next runs apply them
     too until the source's own value changes. A second request while a retry is running does
-    nothing. Refused while the flow's stage writes nothing, and for a payload holding a mask
-    (it would write the mask). Raises JobNotQueued, with the item open again, when the job
-    queue refuses the retry."""
+    nothing; a correction sent while one runs is refused (the running retry would not carry
+    it). Refused while the flow's stage writes nothing, for a payload holding a mask (it
+    would write the mask), and with ItemChanged when ``expected_version`` is not the item's.
+    Raises JobNotQueued, with the item open again, when the job queue refuses the retry."""
     if payload is not None and contains_mask(payload):
         raise ActionNotAllowed(
             "The corrected payload holds a hidden value (••••••). Enter a new value, or leave "
             "the field empty to send the value the source has now."
         )
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-        if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
+    with _item_locked(item) as item:
+        retrying = item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale
+        if _is_repeat(item, expected_version, user=user, done=retrying and payload is None):
             return item
+        if retrying:
+            if payload is None:
+                return item
+            raise ActionNotAllowed(
+                "A retry of this record is running: your correction was not saved. Wait for "
+                "the retry's answer, then correct the item if it still needs it."
+            )
         _require_actionable(item, "retried")
         refusal = stage_refusal(item.flow)
         if refusal:
@@ -196,6 +273,7 @@ def review_item_retry(
         previous_status = item.status
         item.status = ReviewItem.Status.RETRYING
         item.retry_requested_at = timezone.now()
+        item.version += 1
         item.save()
         corrections = None
         if payload is None:
@@ -227,11 +305,13 @@ def review_item_retry(
     return item
 
 
+@transaction.atomic
 def _retry_not_queued(item_id: int, status: str, exc: Exception) -> None:
-    item = ReviewItem.objects.get(pk=item_id)
+    item = ReviewItem.objects.select_for_update().get(pk=item_id)
     if item.status != ReviewItem.Status.RETRYING:
         return
     item.status = status
+    item.version += 1
     item.save()
     ReviewItemEvent.objects.create(
         item=item,
@@ -241,15 +321,29 @@ def _retry_not_queued(item_id: int, status: str, exc: Exception) -> None:
     )
 
 
-def review_item_dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
+def review_item_dismiss(
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    reason: str,
+    expected_version: int | None = None,
+) -> ReviewItem:
     """Close the item without syncing the record; the reason is kept in its history and in
     the audit trail. Dismissing a dismissed item does nothing. Holds the record's lock, so a
     link or retry of the same record by someone else is either done before (and the item is
-    no longer open) or waits and finds it dismissed.
+    no longer open) or waits and finds it dismissed. With ``expected_version``, ItemChanged
+    when the item moved on since the operator saw it.
 
     When the record's retries ran out, the target is first searched for a create whose answer
     was lost: if it landed, the record is linked to it instead and ActionNotAllowed says so."""
     with record_lock(item.flow_id, item.source_id):
+        if expected_version is not None:
+            # Read under the record's lock, which every writer of the item holds: the version
+            # checked here is the one _dismiss changes, and nothing is linked on a stale one.
+            item = ReviewItem.objects.select_related("flow").get(pk=item.pk)
+            done = item.status == ReviewItem.Status.DISMISSED
+            if _is_repeat(item, expected_version, user=user, done=done):
+                return item
         if item.kind == FailureKind.RETRIES_EXHAUSTED and item.is_actionable:
             found = record_link_lost_create(
                 flow=item.flow, source_id=item.source_id, actor=actor_for(user)
@@ -273,6 +367,7 @@ def _dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> Review
     item.status = ReviewItem.Status.DISMISSED
     item.resolution = reason
     item.closed_at = timezone.now()
+    item.version += 1
     item.save()
     ReviewItemEvent.objects.create(
         item=item, action=ReviewItemEvent.Action.DISMISSED, actor=actor, note=reason
@@ -290,13 +385,23 @@ def _dismiss(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> Review
     return item
 
 
-def review_item_link(*, item: ReviewItem, user: AbstractBaseUser, target_id: str) -> ReviewItem:
+def review_item_link(
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    target_id: str,
+    expected_version: int | None = None,
+) -> ReviewItem:
     """Link the item's record to an existing target record (the target says it has it, or a
-    person knows it does); the item is resolved by that link. Runs now, not as a job: it is
-    one look-up in the target, and the operator waits for its answer."""
+    person knows it does); the item is resolved by that link (which moves its version on).
+    Runs now, not as a job: it is one look-up in the target, and the operator waits for its
+    answer. With ``expected_version``, ItemChanged when the item moved on since."""
     with record_lock(item.flow_id, item.source_id):
         # Checked under the record's lock: an item someone dismissed a moment ago stays so.
         item.refresh_from_db()
+        done = item.status == ReviewItem.Status.RESOLVED and item.target_id == target_id
+        if _is_repeat(item, expected_version, user=user, done=done):
+            return item
         _require_actionable(item, "linked")
         try:
             record_link_to_target(
@@ -308,22 +413,26 @@ def review_item_link(*, item: ReviewItem, user: AbstractBaseUser, target_id: str
     return item
 
 
-@transaction.atomic
-def review_item_take(*, item: ReviewItem, user: AbstractBaseUser) -> ReviewItem:
+def review_item_take(
+    *, item: ReviewItem, user: AbstractBaseUser, expected_version: int | None = None
+) -> ReviewItem:
     """Assign the item to ``user`` and mark it in progress. Taking an item one already holds
-    does nothing; taking one someone else holds reassigns it, and says so in its history."""
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if item.status == ReviewItem.Status.IN_PROGRESS and item.assignee_id == user.pk:
-        return item
-    _require_actionable(item, "taken")
-    previous = item.assignee
-    item.status = ReviewItem.Status.IN_PROGRESS
-    item.assignee = user
-    item.save()
-    note = f"Taken over from {previous.get_username()}." if previous else ""
-    ReviewItemEvent.objects.create(
-        item=item, action=ReviewItemEvent.Action.TAKEN, actor=actor_for(user), note=note
-    )
+    does nothing; taking one someone else holds reassigns it, and says so in its history.
+    With ``expected_version``, ItemChanged when the item moved on since."""
+    with _item_locked(item) as item:
+        done = item.status == ReviewItem.Status.IN_PROGRESS and item.assignee_id == user.pk
+        if _is_repeat(item, expected_version, user=user, done=done) or done:
+            return item
+        _require_actionable(item, "taken")
+        previous = item.assignee
+        item.status = ReviewItem.Status.IN_PROGRESS
+        item.assignee = user
+        item.version += 1
+        item.save()
+        note = f"Taken over from {previous.get_username()}." if previous else ""
+        ReviewItemEvent.objects.create(
+            item=item, action=ReviewItemEvent.Action.TAKEN, actor=actor_for(user), note=note
+        )
     return item
 
 
@@ -344,60 +453,79 @@ def people_who_may_act():
     return users.filter(granted | Q(is_superuser=True)).distinct().order_by("username")
 
 
-@transaction.atomic
 def review_item_assign(
-    *, item: ReviewItem, user: AbstractBaseUser, assignee: AbstractBaseUser | None
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    assignee: AbstractBaseUser | None,
+    expected_version: int | None = None,
 ) -> ReviewItem:
     """Give the item to ``assignee`` (in progress), or to nobody (open again). Only someone who
-    may act on items can be given one. Assigning it to whom it already has does nothing."""
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if item.assignee_id == (assignee.pk if assignee else None):
-        return item
-    _require_actionable(item, "assigned")
-    if assignee is not None and not assignee.has_perm(ACT_PERMISSION):
-        raise ActionNotAllowed(f"{assignee.get_username()} may not act on review items.")
-    previous = item.assignee
-    item.assignee = assignee
-    if assignee is None:
-        item.status = ReviewItem.Status.OPEN
-        action, note = ReviewItemEvent.Action.UNASSIGNED, ""
-    else:
-        item.status = ReviewItem.Status.IN_PROGRESS
-        action, note = ReviewItemEvent.Action.ASSIGNED, f"Assigned to {assignee.get_username()}."
-    if previous is not None:
-        note = f"{note} It was {previous.get_username()}'s.".strip()
-    item.save()
-    ReviewItemEvent.objects.create(item=item, action=action, actor=actor_for(user), note=note)
-    return item
-
-
-@transaction.atomic
-def review_item_reopen(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
-    """Open a resolved or dismissed item again, unless its record already has an active item
-    (a later failure opened one): then that item is where the work goes on."""
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if not item.is_closed:
-        return item
-    active = _active_item(item.flow, item.source_id)
-    if active is not None:
-        raise ActionNotAllowed(
-            f"{item.source_id} already has an item that needs attention (#{active.pk})."
+    may act on items can be given one. Assigning it to whom it already has does nothing.
+    With ``expected_version``, ItemChanged when the item moved on since."""
+    with _item_locked(item) as item:
+        done = item.assignee_id == (assignee.pk if assignee else None)
+        if _is_repeat(item, expected_version, user=user, done=done) or done:
+            return item
+        _require_actionable(item, "assigned")
+        if assignee is not None and not assignee.has_perm(ACT_PERMISSION):
+            raise ActionNotAllowed(f"{assignee.get_username()} may not act on review items.")
+        previous = item.assignee
+        item.assignee = assignee
+        details = {"assignee": assignee.get_username() if assignee else None}
+        if assignee is None:
+            item.status = ReviewItem.Status.OPEN
+            action, note = ReviewItemEvent.Action.UNASSIGNED, ""
+        else:
+            item.status = ReviewItem.Status.IN_PROGRESS
+            action = ReviewItemEvent.Action.ASSIGNED
+            note = f"Assigned to {assignee.get_username()}."
+        if previous is not None:
+            note = f"{note} It was {previous.get_username()}'s.".strip()
+        item.version += 1
+        item.save()
+        ReviewItemEvent.objects.create(
+            item=item, action=action, actor=actor_for(user), note=note, details=details
         )
-    item.status = ReviewItem.Status.OPEN
-    item.closed_at = None
-    item.resolution = ""
-    item.save()
-    ReviewItemEvent.objects.create(
-        item=item, action=ReviewItemEvent.Action.REOPENED, actor=actor_for(user), note=reason
-    )
     return item
 
 
-def review_item_comment(*, item: ReviewItem, user: AbstractBaseUser, text: str) -> ReviewItemEvent:
-    """Add a comment to the item's history; any status."""
-    return ReviewItemEvent.objects.create(
-        item=item, action=ReviewItemEvent.Action.COMMENTED, actor=actor_for(user), note=text
-    )
+def review_item_reopen(
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    reason: str,
+    expected_version: int | None = None,
+) -> ReviewItem:
+    """Open a resolved or dismissed item again, unless its record already has an active item
+    (a later failure opened one): then that item is where the work goes on. With
+    ``expected_version``, ItemChanged when the item moved on since."""
+    with _item_locked(item) as item:
+        done = not item.is_closed
+        if _is_repeat(item, expected_version, user=user, done=done) or done:
+            return item
+        active = _active_item(item.flow, item.source_id)
+        if active is not None:
+            raise ActionNotAllowed(
+                f"{item.source_id} already has an item that needs attention (#{active.pk})."
+            )
+        item.status = ReviewItem.Status.OPEN
+        item.closed_at = None
+        item.resolution = ""
+        item.version += 1
+        item.save()
+        ReviewItemEvent.objects.create(
+            item=item, action=ReviewItemEvent.Action.REOPENED, actor=actor_for(user), note=reason
+        )
+    return item
+
+
+def review_item_comment(
+    *, item: ReviewItem, user: AbstractBaseUser, body: str
+) -> ReviewItemComment:
+    """Add a comment to the item's timeline; any status. A comment is no change of the item:
+    its version stays, and nobody's open page goes stale for it."""
+    return ReviewItemComment.objects.create(item=item, author=user, body=body)
 
 
 def _corrections(item: ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import group_views, views
 
 app_name = "review_queue"
 urlpatterns = [
@@ -9,6 +9,12 @@ urlpatterns = [
     path("bulk/<int:pk>/", views.bulk_action_detail, name="bulk_action_detail"),
     path("bulk/<int:pk>/cancel/", views.bulk_action_cancel, name="bulk_action_cancel"),
     path("bulk/<int:pk>/resume/", views.bulk_action_resume, name="bulk_action_resume"),
+    path("groups/", group_views.group_list, name="group_list"),
+    path("groups/<slug:fingerprint>/", group_views.group_detail, name="group_detail"),
+    path("groups/<slug:fingerprint>/retry/", group_views.group_retry, name="group_retry"),
+    path("groups/<slug:fingerprint>/assign/", group_views.group_assign, name="group_assign"),
+    path("groups/<slug:fingerprint>/dismiss/", group_views.group_dismiss, name="group_dismiss"),
+    path("groups/<slug:fingerprint>/fix-rule/", group_views.group_fix_rule, name="group_fix_rule"),
     path("<int:pk>/", views.item_detail, name="item_detail"),
     path("<int:pk>/retry/", views.item_retry, name="item_retry"),
     path("<int:pk>/fix/", views.item_fix, name="item_fix"),

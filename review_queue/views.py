@@ -4,7 +4,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -13,13 +12,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.dispatch import JobNotQueued
 
-from . import bulk, selectors, services
+from . import bulk, selectors, services, timeline
 from .filters import ReviewItemFilter
 from .forms import (
     AssignForm,
     BulkActionForm,
     CommentForm,
     DismissForm,
+    ItemVersionForm,
     LinkForm,
     PayloadFixForm,
     ReopenForm,
@@ -27,7 +27,7 @@ from .forms import (
 from .models import BulkAction, ReviewItem
 
 PAGE_SIZE = 50
-HISTORY_PAGE_SIZE = 20  # timeline events and audit entries on an item's page
+TIMELINE_PAGE_SIZE = 20  # entries of an item's timeline (history, audit entries, comments)
 
 view_permission = permission_required("review_queue.view_reviewitem", raise_exception=True)
 act_permission = permission_required("review_queue.change_reviewitem", raise_exception=True)
@@ -169,12 +169,15 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @act_permission
 def item_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(ReviewItem, pk=pk)
-    return _act(
+    return _form_action(
         request,
-        item,
-        lambda: services.review_item_retry(item=item, user=request.user),
+        pk,
+        ItemVersionForm,
+        "version_form",
         "Retry queued.",
+        lambda item, data: services.review_item_retry(
+            item=item, user=request.user, expected_version=data["item_version"]
+        ),
     )
 
 
@@ -192,8 +195,14 @@ def item_fix(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         item,
-        lambda: services.review_item_retry(item=item, user=request.user, payload=form.payload()),
+        lambda: services.review_item_retry(
+            item=item,
+            user=request.user,
+            payload=form.payload(),
+            expected_version=form.cleaned_data["item_version"],
+        ),
         done,
+        fix_form=form,
     )
 
 
@@ -208,7 +217,10 @@ def item_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
         "dismiss_form",
         "Item dismissed.",
         lambda item, data: services.review_item_dismiss(
-            item=item, user=request.user, reason=data["reason"]
+            item=item,
+            user=request.user,
+            reason=data["reason"],
+            expected_version=data["item_version"],
         ),
     )
 
@@ -224,7 +236,10 @@ def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
         "assign_form",
         "Assignment saved.",
         lambda item, data: services.review_item_assign(
-            item=item, user=request.user, assignee=data["assignee"]
+            item=item,
+            user=request.user,
+            assignee=data["assignee"],
+            expected_version=data["item_version"],
         ),
     )
 
@@ -233,12 +248,15 @@ def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @act_permission
 def item_take(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(ReviewItem, pk=pk)
-    return _act(
+    return _form_action(
         request,
-        item,
-        lambda: services.review_item_take(item=item, user=request.user),
+        pk,
+        ItemVersionForm,
+        "version_form",
         "The item is yours.",
+        lambda item, data: services.review_item_take(
+            item=item, user=request.user, expected_version=data["item_version"]
+        ),
     )
 
 
@@ -253,7 +271,10 @@ def item_reopen(request: HttpRequest, pk: int) -> HttpResponse:
         "reopen_form",
         "Item reopened.",
         lambda item, data: services.review_item_reopen(
-            item=item, user=request.user, reason=data["reason"]
+            item=item,
+            user=request.user,
+            reason=data["reason"],
+            expected_version=data["item_version"],
         ),
     )
 
@@ -269,7 +290,7 @@ def item_comment(request: HttpRequest, pk: int) -> HttpResponse:
         "comment_form",
         "Comment added.",
         lambda item, data: services.review_item_comment(
-            item=item, user=request.user, text=data["text"]
+            item=item, user=request.user, body=data["body"]
         ),
     )
 
@@ -285,7 +306,10 @@ def item_link(request: HttpRequest, pk: int) -> HttpResponse:
         "link_form",
         "Linked; the item is resolved.",
         lambda item, data: services.review_item_link(
-            item=item, user=request.user, target_id=data["target_id"]
+            item=item,
+            user=request.user,
+            target_id=data["target_id"],
+            expected_version=data["item_version"],
         ),
     )
 
@@ -298,19 +322,36 @@ def _form_action(
     success_message: str,
     perform: Callable[[ReviewItem, dict[str, Any]], Any],
 ) -> HttpResponse:
-    """An action that takes a small form: invalid, the page comes back with its errors."""
+    """An action that takes a small form (at least the item's version the operator saw):
+    invalid, the page comes back with its errors."""
     item = get_object_or_404(selectors.review_item_list(), pk=pk)
     form = form_class(request.POST)
     if not form.is_valid():
         return _render_detail(request, item, **{form_name: form})
-    return _act(request, item, lambda: perform(item, form.cleaned_data), success_message)
+    return _act(
+        request,
+        item,
+        lambda: perform(item, form.cleaned_data),
+        success_message,
+        **{form_name: form},
+    )
 
 
 def _act(
-    request: HttpRequest, item: ReviewItem, action: Callable[[], Any], success_message: str
+    request: HttpRequest,
+    item: ReviewItem,
+    action: Callable[[], Any],
+    success_message: str,
+    **sent_forms: forms.Form,
 ) -> HttpResponse:
+    """Done or refused, back to the item's page. Refused because the item changed since the
+    operator opened it, the page comes back at once (409), as the item is now, with what
+    changed and the operator's entries still in their forms: nothing they typed is lost."""
     try:
         action()
+    except services.ItemChanged as changed:
+        item = get_object_or_404(selectors.review_item_list(), pk=item.pk)
+        return _render_detail(request, item, changed=changed.changes, status=409, **sent_forms)
     except (services.ActionNotAllowed, JobNotQueued) as exc:
         messages.error(request, str(exc))
     else:
@@ -318,9 +359,38 @@ def _act(
     return redirect("review_queue:item_detail", pk=item.pk)
 
 
-def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -> HttpResponse:
-    """The detail page; a bound form with errors is shown in place of its blank twin, and
-    the answer is then 422."""
+def _render_detail(
+    request: HttpRequest,
+    item: ReviewItem,
+    *,
+    changed: list[timeline.ItemChange] | None = None,
+    status: int | None = None,
+    **bound_forms: Any,
+) -> HttpResponse:
+    """The detail page; a bound form is shown in place of its blank twin (with its errors,
+    and then the answer is 422). Every form on it carries the item's version shown. A form
+    sent from an older version of the item also says what changed since (``changed``)."""
+    sent = [form for form in bound_forms.values() if form.is_bound]
+    stale_page = any(form.has_error("item_version") for form in sent)
+    if changed is None:
+        seen = {
+            form.cleaned_data.get("item_version")
+            for form in sent
+            if not form.has_error("item_version")
+        }
+        seen.discard(None)
+        if seen and seen != {item.version}:
+            changed = timeline.review_item_changes_since(item, min(seen))
+    problems = []
+    cursors = {}
+    for name in ("after", "before"):
+        if request.GET.get(name):
+            try:
+                cursors[name] = timeline.TimelineCursor.parse(request.GET[name])
+            except ValueError as error:
+                problems.append(f"Timeline position ({name}): {error}. Showing the newest.")
+                cursors = {}
+                break
     forms = {
         "fix_form": _fix_form(item),
         "dismiss_form": DismissForm(),
@@ -337,19 +407,17 @@ def _render_detail(request: HttpRequest, item: ReviewItem, **bound_forms: Any) -
         "payload": shown.payload,
         "source_snapshot": shown.source_snapshot,
         "sensitive": shown.sensitive,
-        "events_page": Paginator(selectors.review_item_events(item), HISTORY_PAGE_SIZE).get_page(
-            request.GET.get("events_page")
-        ),
-        "audit_page": Paginator(
-            selectors.review_item_audit_entries(item), HISTORY_PAGE_SIZE
-        ).get_page(request.GET.get("audit_page")),
+        "timeline": timeline.review_item_timeline(item, size=TIMELINE_PAGE_SIZE, **cursors),
+        "timeline_problems": problems,
+        "changed": changed,
+        "stale_page": stale_page,
         "record_link": selectors.review_item_record_link(item),
         "corrections": selectors.review_item_corrections(item),
         "can_act": request.user.has_perm("review_queue.change_reviewitem"),
     }
-    return render(
-        request, "review_queue/item_detail.html", context, status=422 if bound_forms else 200
-    )
+    if status is None:
+        status = 422 if sent else 400 if problems else 200
+    return render(request, "review_queue/item_detail.html", context, status=status)
 
 
 def _fix_form(item: ReviewItem, data: QueryDict | None = None) -> PayloadFixForm:

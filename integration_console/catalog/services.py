@@ -21,6 +21,7 @@ from .models import (
     ValueAlias,
     contract_fields_errors,
 )
+from .signals import version_approved
 from .transforms import chain_errors, lookup_tables, needs_source_path
 
 APPROVE_PERMISSION = "catalog.approve_fieldmapversion"
@@ -236,6 +237,7 @@ def _approve[M: Model](
     submitted.approved_by = user
     submitted.approved_at = timezone.now()
     submitted.save()
+    version_approved.send(sender=type(submitted), version=submitted, user=user)
     return submitted
 
 

@@ -1,9 +1,8 @@
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, QuerySet
 
 from integration_console.catalog.models import System
 
-from .failures import NEEDS_ATTENTION, FailureKind
+from .failures import NEEDS_ATTENTION
 from .models import Flow, SyncChunk, SyncRun
 from .redaction import sensitive_fields, sensitive_source_paths
 
@@ -13,42 +12,6 @@ def _review_items():
     the queue, yet counts straight on its table (through its partial indexes on the active
     statuses) instead of joining every flow to every item."""
     return Flow._meta.get_field("review_items").related_model._default_manager
-
-
-def flow_overview() -> QuerySet[Flow]:
-    """Every flow with its count of items needing attention: one subquery per flow, answered
-    from the queue's partial index on (flow, ...) for active items alone."""
-    active = (
-        _review_items()
-        .filter(flow=OuterRef("pk"), status__in=NEEDS_ATTENTION)
-        .order_by()
-        .values("flow")
-        .annotate(count=Count("*"))
-        .values("count")
-    )
-    return Flow.objects.select_related(
-        "source_system", "target_system", "data_class", "field_map"
-    ).annotate(
-        open_items=Coalesce(Subquery(active, output_field=IntegerField()), Value(0)),
-    )
-
-
-def failures_needing_attention() -> list[dict]:
-    """Active review items per failure kind, most first: what the queue holds, at a glance.
-    Counted over the active items only (a partial index on kind), never the whole table."""
-    counts = (
-        _review_items()
-        .filter(status__in=NEEDS_ATTENTION)
-        .order_by()
-        .values("kind")
-        .annotate(count=Count("*"))
-        .order_by("-count", "kind")
-    )
-    labels = dict(FailureKind.choices)
-    return [
-        {"kind": row["kind"], "label": labels.get(row["kind"]), "count": row["count"]}
-        for row in counts
-    ]
 
 
 def run_chunks(run: SyncRun, *, shown: int = 12) -> dict:

@@ -1,10 +1,12 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
 app_name = "sync"
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    # The overview moved to the ops app (the home page); old links still land there.
+    path("", RedirectView.as_view(pattern_name="home", query_string=True), name="overview"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("flows/<int:flow_id>/run/", views.run_start, name="run_start"),

@@ -9,22 +9,9 @@ from connectors.base import Position
 from integration_console.catalog.models import System
 
 from . import browsing, connection_tests, selectors, services
-from .dispatch import jobs_run_in_process
 from .models import AuditEntry, Flow, SyncRun
 
 AUDIT_PAGE_SIZE = 100
-
-
-@login_required
-@permission_required("sync.view_syncrun", raise_exception=True)
-def overview(request: HttpRequest) -> HttpResponse:
-    context = {
-        "flows": selectors.flow_overview(),
-        "runs": selectors.recent_runs(),
-        "failures": selectors.failures_needing_attention(),
-        "in_process_jobs": jobs_run_in_process(),
-    }
-    return render(request, "sync/overview.html", context)
 
 
 @login_required

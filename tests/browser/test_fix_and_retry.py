@@ -49,10 +49,10 @@ def test_operator_fixes_the_bad_country_retries_and_sees_it_resolved(
     expect(page.locator("#resolution")).to_contain_text(
         re.compile(r"Synced to Simulated ERP as E-\d+")
     )
-    audit = page.locator(".audit-entries tbody tr").first
+    audit = page.locator("#history li[data-source=audit]").first
     expect(audit).to_contain_text("Create")
     expect(audit).to_contain_text("Succeeded")
-    expect(audit).to_contain_text("user:olivia")
+    expect(audit).to_contain_text("olivia")
     expect(page.locator("#history")).to_contain_text("Payload corrected and retry requested")
     expect(page.locator("#history")).to_contain_text("country_code: BR → DE")
     page.evaluate("window.scrollTo(0, 0)")

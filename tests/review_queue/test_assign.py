@@ -16,7 +16,7 @@ def test_an_operator_assigns_an_item_to_a_colleague_who_then_has_it_in_progress(
     item = queued["C-0007"]
     response = operator_client.post(
         reverse("review_queue:item_assign", args=[item.pk]),
-        {"assignee": demo_user("bruno").pk},
+        {"assignee": demo_user("bruno").pk, "item_version": item.version},
     )
 
     assert response.status_code == 302

@@ -12,6 +12,8 @@ FIELDS = [
 
 
 def fix_form(data=None, *, initial=None, item_errors=None):
+    if data is not None:
+        data = {"item_version": 1, **data}  # the item's version the page showed
     return PayloadFixForm(
         data, initial=initial or {}, schema_fields=FIELDS, item_errors=item_errors
     )

@@ -96,7 +96,7 @@ def test_fixing_with_a_sensitive_field_left_empty_retries_without_it(
     monkeypatch.setattr(services, "review_item_retry", lambda **kwargs: retried.update(kwargs))
     response = operator_client.post(
         reverse("review_queue:item_fix", args=[item.pk]),
-        {"name": "Ada Lovelace", "iban": "", "author": ""},
+        {"name": "Ada Lovelace", "iban": "", "author": "", "item_version": item.version},
     )
     assert response.status_code == 302
     assert retried["payload"] == {"name": "Ada Lovelace"}
@@ -143,32 +143,49 @@ def long_history(flow):
     return item
 
 
-def test_the_timeline_and_the_audit_list_are_paged_newest_first(operator_client, long_history):
+def test_the_timeline_merges_history_and_audit_entries_newest_first_and_pages_on(
+    operator_client, long_history
+):
     response = detail(operator_client, long_history)
-    events, entries = response.context["events_page"], response.context["audit_page"]
-    assert [e.note for e in events][:2] == ["failure 30", "failure 29"]
-    assert len(events) == 20 and events.paginator.count == 31  # with the "opened" event
-    assert [e.attempt for e in entries][:2] == [30, 29]
-    assert len(entries) == 20 and entries.paginator.count == 30
+    page = response.context["timeline"]
+    # Each run wrote its audit entry, then the item's event: newest first, they alternate.
+    shown = [(e.source, e.event.note if e.event else e.audit_entry.attempt) for e in page]
+    assert shown[:4] == [
+        ("event", "failure 30"),
+        ("audit", 30),
+        ("event", "failure 29"),
+        ("audit", 29),
+    ]
+    assert len(page) == 20 and page.newer is None
+    content = response.content.decode()
+    assert "?after=" in content and "?before=" not in content
 
-    response = detail(operator_client, long_history, events_page=2)
-    assert [e.note for e in response.context["events_page"]][-1] == long_history.reason
-    assert len(response.context["events_page"]) == 11
-    assert response.context["audit_page"].number == 1  # each list has its own page
+    older = detail(operator_client, long_history, after=str(page.older)).context["timeline"]
+    assert page.entries[-1].audit_entry.attempt == 21
+    assert older.entries[0].event.note == "failure 20"
+    assert older.newer == older.entries[0].cursor
 
-    response = detail(operator_client, long_history, audit_page=2, events_page=2)
-    assert [e.attempt for e in response.context["audit_page"]] == list(range(10, 0, -1))
-    assert "audit_page=1" in response.content.decode()
-    assert response.context["events_page"].number == 2
+
+def test_a_timeline_position_the_page_cannot_use_is_answered_400_with_the_newest(
+    operator_client, long_history
+):
+    response = detail(operator_client, long_history, after="yesterday")
+    assert response.status_code == 400
+    assert "is not a position in the timeline" in response.content.decode()
+    assert len(response.context["timeline"]) == 20
 
 
 def test_a_long_history_shows_one_page_for_a_fixed_number_of_queries(
-    operator_client, long_history, django_assert_max_num_queries
+    operator_client, long_history, django_assert_num_queries
 ):
     # session, user, 2 permissions, the item, the field-map rules that read sensitive fields,
-    # the record link, and per paged list (timeline, audit entries) a count and a page
-    with django_assert_max_num_queries(13):
+    # the record link, the corrections, the assignable people, and the timeline's three
+    # sources (events, audit entries, comments): the same on any page
+    with django_assert_num_queries(12):
         response = detail(operator_client, long_history)
-    assert len(re.findall(r"failure \d+", response.content.decode())) == 20
-    with django_assert_max_num_queries(13):
-        detail(operator_client, long_history, events_page=2, audit_page=2)
+    assert len(re.findall(r"failure \d+", response.content.decode())) == 10
+    cursor = response.context["timeline"].older
+    for _ in range(2):
+        with django_assert_num_queries(12):
+            response = detail(operator_client, long_history, after=str(cursor))
+        cursor = response.context["timeline"].older

@@ -151,7 +151,7 @@ def test_the_overview_counts_only_items_needing_attention(operator_client, demo_
     for item in ReviewItemFactory.create_batch(3, flow=demo_flow):
         ReviewItem.objects.filter(pk=item.pk).update(status=ReviewItem.Status.RESOLVED)
     ReviewItemFactory(flow=demo_flow, status=ReviewItem.Status.RETRYING)
-    response = operator_client.get(reverse("sync:overview"))
+    response = operator_client.get(reverse("ops:overview"))
     (flow,) = [f for f in response.context["flows"] if f.pk == demo_flow.pk]
     assert flow.open_items == 5
     assert {row["kind"]: row["count"] for row in response.context["failures"]} == {
