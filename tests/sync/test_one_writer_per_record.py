@@ -12,7 +12,7 @@ from integration_console.sync.models import RecordLink, SyncRun
 from integration_console.sync.services import record_retry, sync_run_start
 from review_queue.models import ReviewItem
 from review_queue.services import ActionNotAllowed, review_item_dismiss, review_item_link
-from tests.factories import demo_user
+from tests.factories import creating_one_at_a_time, demo_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,17 +57,25 @@ def slow_down(monkeypatch, method: str, when, started: threading.Event) -> None:
     monkeypatch.setattr(RestConnector, method, slowed)
 
 
+def creates_c0001(resource, payload, **kw) -> bool:
+    return payload["crm_ref"] == "C-0001"
+
+
+def batch_creates_c0001(resource, payloads, **kw) -> bool:
+    return any(payload["crm_ref"] == "C-0001" for payload in payloads)
+
+
+@pytest.mark.parametrize(
+    "method, when", [("create", creates_c0001), ("create_many", batch_creates_c0001)]
+)
 def test_a_fixed_retry_racing_a_run_writes_one_target_record(
-    demo_flow, simulator, in_process_jobs, settings, monkeypatch
+    demo_flow, simulator, in_process_jobs, settings, monkeypatch, method, when
 ):
     settings.IN_PROCESS_JOBS = "inline"
+    if method == "create":
+        creating_one_at_a_time(demo_flow)
     creating = threading.Event()
-    slow_down(
-        monkeypatch,
-        "create",
-        lambda resource, payload, **kw: payload["crm_ref"] == "C-0001",
-        creating,
-    )
+    slow_down(monkeypatch, method, when, creating)
     run = in_thread(sync_run_start, flow=demo_flow, triggered_by="test")
     assert creating.wait(10)
     # While the run's create of C-0001 is in flight, an operator's fix of it is retried: a
