@@ -241,17 +241,25 @@ class RecordLinkQuerySet(models.QuerySet):
         """The links of many of ``flow``'s source records, in one query."""
         key = RecordLink.natural_key_of(flow, "")
         del key["source_id"]
-        return self.filter(**key, source_id__in=source_ids)
+        return self.filter(**key, source_id__in=source_ids).order_by()
 
 
 class RecordLink(models.Model):
     """The identity map: a source record and the target record it was written to."""
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="links")
-    data_class = models.ForeignKey(DataClass, on_delete=models.PROTECT, related_name="+")
-    source_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
+    # No index of their own on the natural key's columns (a handful of values each, millions of
+    # rows): the key's unique index, led by the source id, is the way in.
+    data_class = models.ForeignKey(
+        DataClass, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    source_system = models.ForeignKey(
+        System, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     source_id = models.CharField(max_length=200)
-    target_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
+    target_system = models.ForeignKey(
+        System, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     target_id = models.CharField(max_length=200)
     payload_hash = models.CharField(max_length=64, help_text="Hash of what was last written.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -261,9 +269,13 @@ class RecordLink(models.Model):
     objects = RecordLinkQuerySet.as_manager()
 
     class Meta:
+        # The source id leads the key, and is the only way in: a page's links are looked up by
+        # a list of ids, which a planner whose statistics lag behind a table that a first sync
+        # is filling would otherwise read as "every link of the flow, then filter" (5-17 ms a
+        # page at 30,000 links, growing with the table).
         constraints = [
             models.UniqueConstraint(
-                fields=["data_class", "source_system", "source_id", "target_system"],
+                fields=["source_id", "data_class", "source_system", "target_system"],
                 name="one_link_per_source_record_and_target",
             ),
         ]
