@@ -185,6 +185,31 @@ SYNC_RUN_QUEUED_STALE_AFTER = int(os.environ.get("SYNC_RUN_QUEUED_STALE_AFTER", 
 # A review item's retry that has not answered for this long (its job was lost) frees the item.
 REVIEW_RETRY_STALE_AFTER = int(os.environ.get("REVIEW_RETRY_STALE_AFTER", "900"))
 
+# E-mail (SLA breaches), through Django 6.1's MAILERS (the EMAIL_* settings are deprecated).
+# EMAIL_BACKEND names the backend: by default mails are printed to the console in development
+# (the demo) and sent by SMTP to EMAIL_HOST otherwise (`check --deploy` refuses the console
+# backend in production). Links in mails start with CONSOLE_BASE_URL.
+mail_backend = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+MAILERS = {"default": {"BACKEND": mail_backend}}
+if mail_backend == "django.core.mail.backends.smtp.EmailBackend":
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": int(os.environ.get("EMAIL_PORT", "25")),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS"),
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "integration-console@localhost")
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
+
+# Where the queue's CSV exports are written (by the job: a worker must reach it too), kept a day.
+EXPORTS_DIR = Path(os.environ.get("EXPORTS_DIR", BASE_DIR / "var" / "exports"))
+
 # The environment variables a System may name as its token variable (a regular expression the
 # whole name must match). A system's settings are edited in the admin; without this, naming
 # SECRET_KEY or DATABASE_URL there would send this server's own secrets to that system as a

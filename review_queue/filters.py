@@ -9,6 +9,7 @@ from integration_console.sync.models import Flow
 
 from .forms import style_widgets
 from .models import ReviewItem
+from .sla import review_items_past_sla
 
 
 class ReviewItemFilter(django_filters.FilterSet):
@@ -41,6 +42,14 @@ class ReviewItemFilter(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"size": 10, "placeholder": "any"}),
     )
 
+    # A range of the partial index review_item_active_sla (review_queue/sla.py).
+    past_sla = django_filters.ChoiceFilter(
+        choices=[("1", "Past its SLA")],
+        empty_label="Any",
+        method="filter_past_sla",
+        label="SLA",
+    )
+
     class Meta:
         model = ReviewItem
         fields = ["flow", "kind", "status"]
@@ -53,6 +62,9 @@ class ReviewItemFilter(django_filters.FilterSet):
         if value == self.ACTIVE:
             return queryset.filter(status__in=ReviewItem.ACTIVE_STATUSES)
         return queryset.filter(status=value)
+
+    def filter_past_sla(self, queryset, name, value):
+        return review_items_past_sla(queryset)
 
     def filter_assigned(self, queryset, name, value):
         if value == "me":

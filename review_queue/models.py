@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -69,6 +70,12 @@ class ReviewItem(models.Model):
     )
     retry_requested_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the item's SLA (ReviewSla, the most specific active rule for its flow and kind) runs
+    # out: first_seen + the rule's time. Set when the item opens or its kind changes, and
+    # recomputed when a rule changes (review_queue/sla.py). Empty: no rule covers the item.
+    sla_due_at = models.DateTimeField("SLA due", null=True, blank=True)
+    # When its breach was e-mailed: a breach is escalated once.
+    escalated_at = models.DateTimeField(null=True, blank=True)
     # Moves on with every change of the item (each change writes one event that records the
     # version it made): the item's page sends the version its operator saw, and an action on
     # a version that moved on since is refused with what changed (services.ItemChanged).
@@ -137,6 +144,23 @@ class ReviewItem(models.Model):
                 condition=models.Q(closed_at__isnull=False),
                 name="review_item_closed",
             ),
+            # Past their SLA: "active and sla_due_at < now" is a range of this small index
+            # (the filter past_sla=1); the escalation job reads the second, which holds only
+            # the breaches nobody has been told of yet, oldest first.
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=models.Q(status__in=NEEDS_ATTENTION, sla_due_at__isnull=False),
+                name="review_item_active_sla",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=models.Q(
+                    status__in=NEEDS_ATTENTION,
+                    sla_due_at__isnull=False,
+                    escalated_at__isnull=True,
+                ),
+                name="review_item_sla_unescalated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +183,15 @@ class ReviewItem(models.Model):
     def is_closed(self) -> bool:
         return self.status in (self.Status.RESOLVED, self.Status.DISMISSED)
 
+    @property
+    def is_past_sla(self) -> bool:
+        """Still needs attention, and its SLA ran out."""
+        return (
+            self.sla_due_at is not None
+            and self.status in self.ACTIVE_STATUSES
+            and self.sla_due_at < timezone.now()
+        )
+
     @staticmethod
     def fingerprint_for(
         flow_id: int,
@@ -178,6 +211,72 @@ class ReviewItem(models.Model):
         )
 
 
+class ReviewSla(models.Model):
+    """How long an item may wait for a person, per flow and kind, and who is told when it
+    waited longer. The most specific active rule covers an item: flow and kind, then flow,
+    then kind, then the default (neither). review_queue/sla.py applies and escalates them."""
+
+    flow = models.ForeignKey(
+        Flow,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="review_slas",
+        help_text="Empty: every flow.",
+    )
+    kind = models.CharField(
+        max_length=40, choices=FailureKind, blank=True, help_text="Empty: every kind."
+    )
+    within = models.DurationField(
+        "resolve within",
+        validators=[
+            MinValueValidator(
+                timedelta(minutes=1), "An SLA must give at least one minute (e.g. 4:00:00)."
+            )
+        ],
+        help_text="Counted from the item's first failure. Hours as 4:00:00, days as 2 00:00:00.",
+    )
+    escalate_to = models.EmailField(
+        blank=True,
+        help_text="Who owns this data: a breach is e-mailed to the item's assignee, else to "
+        "this address, else to the business owners (the role) with an e-mail address.",
+    )
+    active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "review SLA"
+        ordering = ["flow__name", "kind", "id"]
+        # One active rule per scope, else "the most specific rule" would be two. Two
+        # constraints, because a NULL flow is distinct from every other in a UNIQUE index.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "kind"],
+                condition=models.Q(active=True, flow__isnull=False),
+                name="one_active_sla_per_flow_and_kind",
+                violation_error_message="There is already an active SLA for this flow and "
+                "kind: edit that one, or make one of the two inactive.",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(active=True, flow__isnull=True),
+                name="one_active_sla_per_kind_for_every_flow",
+                violation_error_message="There is already an active SLA for every flow and "
+                "this kind: edit that one, or make one of the two inactive.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        flow = self.flow.name if self.flow_id else "every flow"
+        kind = self.get_kind_display() if self.kind else "every kind"
+        return f"{flow} · {kind}: within {self.within}"
+
+    @property
+    def specificity(self) -> int:
+        """Flow and kind (3) > flow (2) > kind (1) > the default (0)."""
+        return 2 * (self.flow_id is not None) + bool(self.kind)
+
+
 class ReviewItemEvent(models.Model):
     """Append-only timeline of an item: what happened, who did it, and why."""
 
@@ -194,6 +293,7 @@ class ReviewItemEvent(models.Model):
         UNASSIGNED = "unassigned", "Unassigned"
         REOPENED = "reopened", "Reopened"
         COMMENTED = "commented", "Comment"
+        ESCALATED = "escalated", "Escalated (past its SLA)"
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=30, choices=Action)
@@ -386,3 +486,69 @@ class RuleFix(models.Model):
 
     def __str__(self) -> str:
         return f"Fix of {self.draft_version} for group {self.fingerprint[:12]}"
+
+
+class QueueExport(models.Model):
+    """A CSV file of the review items the queue's filters select, written by a job outside the
+    request (review_queue/exports.py). Its progress page reads this row, whatever runs the job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    # The job writes a heartbeat every batch (a fraction of a second each): a running export
+    # without one for this long has lost its job.
+    STALE_AFTER = timedelta(minutes=2)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="review_queue_exports",
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    filter_query = models.TextField(blank=True, help_text="The queue list's query string.")
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    rows_written = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rows in the file, once known (counting first costs a scan).",
+    )
+    file_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The file in settings.EXPORTS_DIR; empty once deleted.",
+    )
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["requested_by", "-requested_at"], name="review_export_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_stalled(self) -> bool:
+        return (
+            self.status == self.Status.RUNNING
+            and self.heartbeat_at is not None
+            and timezone.now() - self.heartbeat_at > self.STALE_AFTER
+        )
+
+    @property
+    def download_name(self) -> str:
+        return f"review-items-{self.requested_at:%Y-%m-%d}.csv"

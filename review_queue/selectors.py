@@ -34,6 +34,8 @@ LIST_COLUMNS = (
     "field_errors",
     "occurrences",
     "last_seen",
+    "first_seen",
+    "sla_due_at",
     "flow__name",
     "assignee__username",
 )

@@ -25,6 +25,7 @@ from integration_console.sync.services import (
 
 from .fingerprints import failure_cause, failure_fingerprint
 from .models import ReviewItem, ReviewItemComment, ReviewItemEvent
+from .sla import review_sla_due_at
 from .timeline import ItemChange, review_item_changes_since
 
 
@@ -128,6 +129,11 @@ def review_item_record_failure(
         item.occurrences += 1
     if item.pk is not None:
         item.version += 1
+    if item.pk is None or item.kind != failure.kind:
+        # Its SLA counts from when it opened, by the rule for its flow and (new) kind.
+        item.sla_due_at = review_sla_due_at(
+            flow_id=flow.pk, kind=failure.kind, opened_at=item.first_seen or now
+        )
     item.kind = failure.kind
     item.reason = failure.reason
     if item.previous_item_id:

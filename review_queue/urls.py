@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import group_views, views
+from . import export_views, group_views, views
 
 app_name = "review_queue"
 urlpatterns = [
@@ -9,6 +9,9 @@ urlpatterns = [
     path("bulk/<int:pk>/", views.bulk_action_detail, name="bulk_action_detail"),
     path("bulk/<int:pk>/cancel/", views.bulk_action_cancel, name="bulk_action_cancel"),
     path("bulk/<int:pk>/resume/", views.bulk_action_resume, name="bulk_action_resume"),
+    path("exports/", export_views.export_start, name="export_start"),
+    path("exports/<int:pk>/", export_views.export_detail, name="export_detail"),
+    path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
     path("groups/", group_views.group_list, name="group_list"),
     path("groups/<slug:fingerprint>/", group_views.group_detail, name="group_detail"),
     path("groups/<slug:fingerprint>/retry/", group_views.group_retry, name="group_retry"),

@@ -4,10 +4,10 @@ from redis import Redis
 from rq.cron import CronScheduler
 
 from integration_console.sync.jobs import recover_sync_runs, start_due_flows
-from review_queue.jobs import prune_by_retention, recover_bulk_actions
+from review_queue.jobs import escalate_past_sla, prune_by_retention, recover_bulk_actions
 
 
-def test_the_cron_module_recovers_runs_and_bulk_actions_starts_due_flows_and_prunes_daily():
+def test_the_cron_module_recovers_starts_due_flows_escalates_past_sla_and_prunes_daily():
     # A Redis client connects on first use; loading the module never uses it.
     scheduler = CronScheduler(connection=Redis())
     scheduler.load_config_from_file("integration_console.cron")
@@ -16,5 +16,6 @@ def test_the_cron_module_recovers_runs_and_bulk_actions_starts_due_flows_and_pru
         recover_sync_runs: "* * * * *",
         start_due_flows: "* * * * *",
         recover_bulk_actions: "* * * * *",
+        escalate_past_sla: "*/5 * * * *",
         prune_by_retention: "17 3 * * *",
     }
