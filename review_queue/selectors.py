@@ -5,7 +5,7 @@ from typing import Any, Self
 from django.db.models import Q, QuerySet
 
 from integration_console.catalog.models import FieldRule
-from integration_console.sync.models import AuditEntry, Correction, RecordLink
+from integration_console.sync.models import Correction, RecordLink
 from integration_console.sync.redaction import (
     MASK,
     mask_payload,
@@ -14,7 +14,7 @@ from integration_console.sync.redaction import (
 )
 from integration_console.sync.services import record_corrections
 
-from .models import ReviewItem, ReviewItemEvent
+from .models import ReviewItem
 
 
 def review_item_list() -> QuerySet[ReviewItem]:
@@ -122,20 +122,6 @@ def review_item_page(
         items=shown,
         next=ItemCursor.of(shown[-1]) if len(found) > size else None,
         previous=ItemCursor.of(shown[0]) if after is not None and shown else None,
-    )
-
-
-def review_item_events(item: ReviewItem) -> QuerySet[ReviewItemEvent]:
-    """The item's timeline, newest first."""
-    return item.events.order_by("-created_at", "-id")
-
-
-def review_item_audit_entries(item: ReviewItem) -> QuerySet[AuditEntry]:
-    """Every attempt on the item's record, newest first."""
-    return (
-        AuditEntry.objects.filter(flow=item.flow, source_id=item.source_id)
-        .select_related("payload_version", "run")
-        .order_by("-created_at", "-id")
     )
 
 

@@ -9,8 +9,8 @@ from .redaction import sensitive_fields, sensitive_source_paths
 
 def _review_items():
     """The queue's items, reached through the flow's reverse relation: sync does not import
-    the queue, yet counts straight on its table (through its partial indexes on the active
-    statuses) instead of joining every flow to every item."""
+    the queue, yet asks its table (through its partial indexes on the active statuses) which
+    records of a page have an item that needs attention."""
     return Flow._meta.get_field("review_items").related_model._default_manager
 
 
