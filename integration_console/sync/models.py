@@ -343,7 +343,21 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
-        indexes = [models.Index(fields=["flow", "source_id"])]
+        indexes = [
+            models.Index(fields=["flow", "source_id"]),
+            # Creates whose answer never came back (pipeline.uncertain_creates): every page of
+            # a first sync asks for its records' among them, and there are next to none.
+            models.Index(
+                fields=["flow", "source_id"],
+                condition=models.Q(
+                    action="create",
+                    outcome="failed",
+                    failure_kind__in=["transient", "retries_exhausted"],
+                )
+                & ~models.Q(idempotency_key=""),
+                name="audit_uncertain_creates",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.source_id}: {self.outcome}"

@@ -51,6 +51,7 @@ WAIT_SLICE_SECONDS = 5.0
 # After this many records in a row whose retries ran out, the target is taken to be down.
 UNREACHABLE_RECORDS_BEFORE_STOP = 3
 # Earlier create attempts whose answer never came back, looked up before creating again.
+# (The partial index audit_uncertain_creates on AuditEntry names the same kinds.)
 UNCERTAIN_CREATE_KINDS = ("transient", FailureKind.RETRIES_EXHAUSTED)
 
 Action = AuditEntry.Action
