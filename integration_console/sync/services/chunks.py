@@ -267,13 +267,15 @@ class _ChunkExecution:
             ).update(heartbeat_at=now, executed_by=this_process(), **values)
             if not owned:
                 raise ClaimLost(chunk.pk)
-            SyncRun.objects.filter(pk=self.run.pk).update(
-                heartbeat_at=now, **{name: F(name) + n for name, n in added.items() if n}
-            )
-            run_status = SyncRun.objects.values_list("status", flat=True).get(pk=self.run.pk)
+            grow = {name: F(name) + n for name, n in added.items() if n}
+            run = SyncRun.objects.filter(pk=self.run.pk)
+            # One statement while the run goes on; its counters grow even once it has ended.
+            running = run.filter(status=SyncRun.Status.RUNNING).update(heartbeat_at=now, **grow)
+            if not running and grow:
+                run.update(**grow)
         self.saved = {name: getattr(chunk, name) for name in COUNTERS}
         self.last_beat = time.monotonic()
-        if run_status != SyncRun.Status.RUNNING and status is None:
+        if not running and status is None:
             raise RunEnded(chunk.pk)
 
     def _next_chunk(self) -> SyncChunk:
