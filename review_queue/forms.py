@@ -204,3 +204,15 @@ class BulkActionForm(forms.Form):
         if cleaned.get("action") == "dismiss" and not cleaned.get("reason", "").strip():
             self.add_error("reason", "Say why these items are dismissed.")
         return cleaned
+
+
+class SaveViewForm(forms.Form):
+    """Name the list's current filters; ``filter_query`` carries them from the page."""
+
+    name = forms.CharField(label="Save this view as", max_length=80)
+    filter_query = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"placeholder": "Name", "class": "form-control-sm"})
+        style_widgets([self.fields["name"]])

@@ -552,3 +552,24 @@ class QueueExport(models.Model):
     @property
     def download_name(self) -> str:
         return f"review-items-{self.requested_at:%Y-%m-%d}.csv"
+
+
+class SavedView(models.Model):
+    """A user's named filter of the queue list: the list's query string, as validated by
+    ReviewItemFilter when it was saved (review_queue/saved_views.py)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_saved_views"
+    )
+    name = models.CharField(max_length=80)
+    query = models.TextField(blank=True, help_text="The queue list's query string.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="review_saved_view_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

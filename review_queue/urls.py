@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, group_views, views
+from . import export_views, group_views, saved_view_views, views
 
 app_name = "review_queue"
 urlpatterns = [
@@ -12,6 +12,8 @@ urlpatterns = [
     path("exports/", export_views.export_start, name="export_start"),
     path("exports/<int:pk>/", export_views.export_detail, name="export_detail"),
     path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
+    path("views/", saved_view_views.saved_view_create, name="saved_view_create"),
+    path("views/<int:pk>/delete/", saved_view_views.saved_view_delete, name="saved_view_delete"),
     path("groups/", group_views.group_list, name="group_list"),
     path("groups/<slug:fingerprint>/", group_views.group_detail, name="group_detail"),
     path("groups/<slug:fingerprint>/retry/", group_views.group_retry, name="group_retry"),

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.dispatch import JobNotQueued
 
-from . import bulk, selectors, services, timeline
+from . import bulk, saved_views, selectors, services, timeline
 from .filters import ReviewItemFilter
 from .forms import (
     AssignForm,
@@ -23,6 +23,7 @@ from .forms import (
     LinkForm,
     PayloadFixForm,
     ReopenForm,
+    SaveViewForm,
 )
 from .models import BulkAction, ReviewItem
 
@@ -60,6 +61,8 @@ def item_list(request: HttpRequest) -> HttpResponse:
         query.pop(name, None)
     bulk_form = BulkActionForm(initial={"filter_query": query.urlencode()})
     context = {"filter": filterset, "page": page, "bulk_form": bulk_form, "problems": problems}
+    context["views"] = saved_views.queue_view_links(user=request.user, query=query)
+    context["save_view_form"] = SaveViewForm(initial={"filter_query": query.urlencode()})
     return render(request, "review_queue/item_list.html", context, status=400 if problems else 200)
 
 
