@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from integration_console import roles
 from review_queue import exports
 from review_queue.models import QueueExport
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import PASSWORD, FlowFactory, ReviewItemFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,14 +31,7 @@ def test_operator_exports_the_filtered_queue_and_downloads_the_file(
     page: Page, live_server, queue, artifacts_dir, tmp_path
 ):
     crm, crm_items = queue
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
+    problems = watch_for_errors(page)
     log_in(page, live_server, "olga", PASSWORD)
     page.goto(f"{live_server.url}/queue/")
     expect(page.locator("#review-items tbody tr")).to_have_count(6)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from review_queue.models import BulkAction, ReviewItem
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import run_flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,14 +35,7 @@ def queued_world(demo_flow, simulator, settings, django_capture_on_commit_callba
 def test_operator_retries_a_group_of_the_demos_failures_and_sees_its_progress(
     page: Page, live_server, queued_world, artifacts_dir
 ):
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
+    problems = watch_for_errors(page)
     log_in(page, live_server, "olivia", "olivia-demo")
     page.get_by_role("link", name="Review queue").click()
     expect(page.locator("#review-items tbody tr")).to_have_count(8)

@@ -5,7 +5,7 @@ The script is a static file, so it runs under the Content Security Policy."""
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import run_flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,22 +19,10 @@ def queued_world(demo_flow, in_process_jobs, django_capture_on_commit_callbacks)
     return demo_flow
 
 
-def _watch_for_errors(page: Page) -> list[str]:
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
-    return problems
-
-
 def test_j_j_k_enter_opens_the_selected_item_and_question_mark_opens_the_help(
     page: Page, live_server, queued_world, artifacts_dir
 ):
-    problems = _watch_for_errors(page)
+    problems = watch_for_errors(page)
     log_in(page, live_server, "olivia", "olivia-demo")
     page.get_by_role("link", name="Review queue").click()
     page.wait_for_load_state()  # the keys need the deferred script
@@ -77,7 +65,7 @@ def test_j_j_k_enter_opens_the_selected_item_and_question_mark_opens_the_help(
 def test_keys_on_an_item_reach_its_forms_and_are_ignored_while_typing(
     page: Page, live_server, queued_world, artifacts_dir
 ):
-    problems = _watch_for_errors(page)
+    problems = watch_for_errors(page)
     log_in(page, live_server, "olivia", "olivia-demo")
     page.get_by_role("link", name="Review queue").click()
     page.get_by_role("link", name="C-0021").click()

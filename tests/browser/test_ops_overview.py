@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from review_queue.models import ReviewItem
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import ReviewItemFactory, run_flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -53,12 +53,7 @@ def a_month_of_failures(demo_flow, in_process_jobs, django_capture_on_commit_cal
 def test_the_operator_reads_the_overview_with_its_charts(
     page: Page, live_server, a_month_of_failures, artifacts_dir
 ):
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
+    problems = watch_for_errors(page)
     page.set_viewport_size({"width": 1440, "height": 900})
 
     log_in(page, live_server, "olivia", "olivia-demo")

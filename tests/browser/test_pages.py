@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from review_queue.models import ReviewItem
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import run_flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,14 +20,7 @@ def test_console_and_admin_pages_render_without_script_or_policy_errors(
 ):
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)
     item = ReviewItem.objects.get(source_id="C-0021")
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
+    problems = watch_for_errors(page)
 
     log_in(page, live_server, "ada", "ada-demo")
     paths = [
