@@ -3,6 +3,7 @@
 from croniter import croniter
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from integration_console.catalog.models import DataClass, FieldMap, FieldMapVersion, System
@@ -168,6 +169,12 @@ class SyncRun(models.Model):
         return self.status in self.ACTIVE_STATUSES
 
 
+class SyncChunkQuerySet(models.QuerySet):
+    def stop(self) -> int:
+        """Mark these chunks stopped (their run ended before them), and when."""
+        return self.update(status=SyncChunk.Status.STOPPED, finished_at=timezone.now())
+
+
 class SyncChunk(models.Model):
     """A stretch of a run's source records, executed by whichever worker takes its job.
 
@@ -213,6 +220,8 @@ class SyncChunk(models.Model):
     failed_count = models.PositiveIntegerField(default=0)
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    objects = SyncChunkQuerySet.as_manager()
 
     class Meta:
         ordering = ["run", "number"]

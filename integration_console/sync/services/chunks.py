@@ -86,9 +86,7 @@ def _claim(chunk_id: int) -> str:
             )
         run.refresh_from_db(fields=["status"])
     if run.status != SyncRun.Status.RUNNING:
-        SyncChunk.objects.filter(pk=chunk_id, status=SyncChunk.Status.QUEUED).update(
-            status=SyncChunk.Status.STOPPED, finished_at=now
-        )
+        SyncChunk.objects.filter(pk=chunk_id, status=SyncChunk.Status.QUEUED).stop()
         return ""
     claimed = SyncChunk.objects.filter(pk=chunk_id, status=SyncChunk.Status.QUEUED).update(
         status=SyncChunk.Status.RUNNING,
@@ -109,6 +107,8 @@ class _ChunkExecution:
         self.saved = {name: getattr(chunk, name) for name in COUNTERS}
         # Runs of a limited flow go one chunk at a time: the write limit is the run's.
         self.fans_out = self.flow.stage != Flow.Stage.LIMITED
+        # How the run ended, when this chunk ends it and it is worth saying.
+        self.note = ""
 
     def execute(self) -> SyncChunk:
         chunk, run, flow = self.chunk, self.run, self.flow
@@ -173,9 +173,7 @@ class _ChunkExecution:
         the next chunk to start after them before processing any."""
         chunk = self.chunk
         stretch = list(itertools.islice(source, settings.SYNC_CHUNK_RECORDS))
-        end = next(
-            (p for r in reversed(stretch) if isinstance(r, dict) and (p := _position(r))), None
-        )
+        end = _last_position(stretch)
         chunk.last = len(stretch) < settings.SYNC_CHUNK_RECORDS or end is None
         if end is not None:
             chunk.until_updated_at, chunk.until_source_id = end
@@ -211,9 +209,7 @@ class _ChunkExecution:
             chunk.read_count += len(page)
             if flow.stage != Flow.Stage.READ_ONLY:
                 process_page(ctx, page, self._count)
-            position = next(
-                (p for r in reversed(page) if isinstance(r, dict) and (p := _position(r))), None
-            )
+            position = _last_position(page)
             if position is not None:
                 chunk.position_updated_at, chunk.position_source_id = position
             self._save([])
@@ -234,8 +230,6 @@ class _ChunkExecution:
         return None
 
     # --- saving, in turns with the other chunks ----------------------------------------
-
-    note = ""
 
     def _beat_if_due(self) -> None:
         """While a page's writes are out: show the chunk and the run alive (counters and
@@ -345,9 +339,7 @@ class _ChunkExecution:
         )
 
     def _stop(self) -> None:
-        SyncChunk.objects.filter(pk=self.chunk.pk, claim_token=self.token).update(
-            status=SyncChunk.Status.STOPPED, finished_at=timezone.now()
-        )
+        SyncChunk.objects.filter(pk=self.chunk.pk, claim_token=self.token).stop()
 
     def _fail_run(self, error: str) -> SyncChunk:
         """The run cannot go on: record what this chunk counted, fail the run, and stop its
@@ -369,16 +361,22 @@ class _ChunkExecution:
             SyncRun.objects.filter(pk=self.run.pk, status=SyncRun.Status.RUNNING).update(
                 status=SyncRun.Status.FAILED, error=error, finished_at=now, note=note
             )
-            SyncChunk.objects.filter(run=self.run, status=SyncChunk.Status.QUEUED).update(
-                status=SyncChunk.Status.STOPPED, finished_at=now
-            )
+            SyncChunk.objects.filter(run=self.run, status=SyncChunk.Status.QUEUED).stop()
         return chunk
 
 
-def _position(record: Record) -> tuple[datetime, str] | None:
+def _position(record: object) -> tuple[datetime, str] | None:
+    """Where a record stands in the source's order; None for one without an id and a readable
+    ``updated_at`` (or not a record at all)."""
+    if not isinstance(record, dict):
+        return None
     position = record_position(record)
     moment = position_moment(position.updated_at) if position else None
     return (moment, position.record_id) if moment is not None else None
+
+
+def _last_position(records: list[Record]) -> tuple[datetime, str] | None:
+    return next((p for record in reversed(records) if (p := _position(record))), None)
 
 
 def _as_position(moment: datetime, record_id: str) -> Position:
@@ -393,7 +391,7 @@ def _up_to(records: Iterator[Record], moment: datetime, record_id: str) -> Itera
     its moment; records it then shares with the next chunk are written once all the same, by
     whichever takes its lock first, and skipped as unchanged by the other."""
     for record in records:
-        position = _position(record) if isinstance(record, dict) else None
+        position = _position(record)
         if position is not None and position[0] > moment:
             return
         yield record

@@ -85,9 +85,7 @@ def sync_run_cancel(*, run: SyncRun, actor: str) -> bool:
             note=f"Cancelled by {actor}.",
         )
         if cancelled:
-            SyncChunk.objects.filter(run=run, status=SyncChunk.Status.QUEUED).update(
-                status=SyncChunk.Status.STOPPED, finished_at=now
-            )
+            SyncChunk.objects.filter(run=run, status=SyncChunk.Status.QUEUED).stop()
     return bool(cancelled)
 
 
@@ -177,9 +175,7 @@ def sync_runs_recover(*, now: datetime | None = None) -> list[int]:
 
 
 def _stop_chunk(chunk: SyncChunk) -> None:
-    SyncChunk.objects.filter(pk=chunk.pk, status__in=SyncChunk.ACTIVE_STATUSES).update(
-        status=SyncChunk.Status.STOPPED, finished_at=timezone.now()
-    )
+    SyncChunk.objects.filter(pk=chunk.pk, status__in=SyncChunk.ACTIVE_STATUSES).stop()
 
 
 def enqueue_chunk(chunk: SyncChunk, *, token: str, again: bool = False) -> None:
