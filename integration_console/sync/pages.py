@@ -20,7 +20,7 @@ review item (a success must resolve it), or an earlier create of it may have lan
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
@@ -354,7 +354,7 @@ def _book(ctx: FlowContext, writes: list[_Write], count: Count) -> None:
                 FailureKind.INTERNAL_ERROR, f"{write.bug.__class__.__name__}: {write.bug}"
             )
             bug = bug or write
-        _save_deferred([write])
+        _save_deferred(write)
         record_failure(ctx.scope, write.state, failure, source_record=write.record)
         count(Result(write.state.action, Outcome.FAILED))
         if failure.stops_run:
@@ -406,10 +406,9 @@ def _book_successes(ctx: FlowContext, done: list[_Write]) -> None:
         write.state.deferred = None
 
 
-def _save_deferred(writes: Iterable[_Write]) -> None:
+def _save_deferred(write: _Write) -> None:
     """Write the failed attempts a record met before it failed for good (its transient errors),
     so that they come before its failure in the audit trail."""
-    for write in writes:
-        entries, write.state.deferred = write.state.deferred or [], None
-        if entries:
-            AuditEntry.objects.bulk_create(entries)
+    entries, write.state.deferred = write.state.deferred or [], None
+    if entries:
+        AuditEntry.objects.bulk_create(entries)
