@@ -40,6 +40,16 @@ class Capabilities:
     # iter_records() reads in (updated_at, id) order and resumes strictly after a Position;
     # without it, incremental reads need an overlap window and de-duplication
     keyset_order: bool = True
+    # archive(): the record stays in the system but inactive, left out of iter_records()
+    # and find(); get() still returns it, marked as the kind documents. How a merge removes
+    # the merged-away record when the system allows it
+    archive: bool = False
+    # restore(): an archived record made active again, back in reads and finds. What lets
+    # the undo of a merge bring the merged-away record back
+    restore: bool = False
+    # delete(): the record is gone for good and cannot be restored; a merge falls back on it
+    # only where the system cannot archive
+    delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,45 @@ class Connector(Protocol):
 
     def update(self, resource: str, record_id: str, payload: Record) -> Record: ...
 
+    def archive(self, resource: str, record_id: str) -> Record:
+        """Make the record inactive (capability ``archive``) and return it as stored: it stays
+        in the system, left out of iter_records() and find(), while get() still returns it
+        with the marker the kind documents. Idempotent: archiving an archived record changes
+        nothing and succeeds. NotFoundError when the system has no such record."""
+        ...
+
+    def restore(self, resource: str, record_id: str) -> Record:
+        """Make an archived record active again (capability ``restore``) and return it as
+        stored, back in iter_records() and find(). Idempotent: restoring an active record
+        changes nothing and succeeds. NotFoundError when the system has no such record (a
+        deleted one included); AlreadyExistsError when an active record now holds a value
+        the system keeps unique (the record then stays archived)."""
+        ...
+
+    def delete(self, resource: str, record_id: str) -> None:
+        """Remove the record for good (capability ``delete``): it cannot be restored.
+        Idempotent: deleting a record the system does not have (deleted before, or never
+        there) succeeds."""
+        ...
+
     def close(self) -> None: ...
+
+
+def removal_for_merge(capabilities: Capabilities) -> str | None:
+    """How a merge removes the merged-away record from a system with these capabilities:
+    "archive" where it can (the record can come back), else "delete" (gone for good), else
+    None (the system can neither: the console must leave the record where it is)."""
+    if capabilities.archive:
+        return "archive"
+    if capabilities.delete:
+        return "delete"
+    return None
+
+
+def can_bring_back(capabilities: Capabilities) -> bool:
+    """Whether the undo of a merge can bring back the record the merge removed: the merge
+    archives it (removal_for_merge) and the system can restore what is archived."""
+    return removal_for_merge(capabilities) == "archive" and capabilities.restore
 
 
 def record_position(record: Record) -> Position | None:

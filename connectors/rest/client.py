@@ -40,6 +40,14 @@ same message. A request that fails as a whole raises, even after earlier request
 call were answered: the engine then sends the records one by one with the same keys, which
 the system answers with what it created the first time. Without ``batch`` settings,
 ``create_many`` is one ``create`` per record.
+
+Archive, restore, delete. With a resource's ``archive``, ``restore`` and ``delete`` settings
+(config.py), ``archive`` and ``restore`` send that request for one record and return the
+record as the system answers it (or as a get reads it next, when the answer holds no record);
+the record's archived marker is the system's own (the simulator's is ``"archived": true``).
+``delete`` sends its request and takes a 404 or 410 as done (when a get of the record answers
+404 too), so that a delete repeated after a lost answer succeeds. Without the setting, each
+raises a ConnectorError naming it.
 """
 
 from __future__ import annotations
@@ -49,10 +57,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..base import Capabilities, Health, Position, Record, record_position
-from ..errors import AlreadyExistsError, ConnectorError
+from ..errors import AlreadyExistsError, ConnectorError, NotFoundError
 from ..http import RateLimiter
 from ..ratelimit import Limiter
-from .config import ResourceConfig, SystemConfig, load_config, settings_errors
+from .config import RecordAction, ResourceConfig, SystemConfig, load_config, settings_errors
 from .errors import item_error
 from .masking import SecretMasker
 from .paginators import Pager, select_records
@@ -81,6 +89,9 @@ def capabilities_of(resources: list[ResourceConfig]) -> Capabilities:
         ),
         search_by_keys=all(bool(r.search) for r in resources),
         keyset_order=all(r.keyset for r in resources),
+        archive=all(r.archive is not None for r in resources),
+        restore=all(r.restore is not None for r in resources),
+        delete=all(r.delete is not None for r in resources),
     )
 
 
@@ -419,6 +430,79 @@ class RestConnector:
             self._name_existing(config, payload, exc)
             raise
         return self._written(config, answer, payload, record_id)
+
+    def archive(self, resource: str, record_id: str) -> Record:
+        """Archive the record with the resource's ``archive`` request and return it as the
+        system then holds it. Idempotent as far as the system is (the simulator answers an
+        archived record's archive with the record, unchanged); NotFoundError when the system
+        has no such record."""
+        config = self._resource(resource)
+        return self._record_action(config, config.archive, "archive", record_id)
+
+    def restore(self, resource: str, record_id: str) -> Record:
+        """Make an archived record active again with the resource's ``restore`` request and
+        return it. Idempotent as far as the system is (the simulator answers an active
+        record's restore with the record, unchanged); NotFoundError when the system has no
+        such record, AlreadyExistsError when it refuses because another record holds a
+        unique value of this one now."""
+        config = self._resource(resource)
+        return self._record_action(config, config.restore, "restore", record_id)
+
+    def delete(self, resource: str, record_id: str) -> None:
+        """Delete the record for good with the resource's ``delete`` request. Idempotent: a
+        404 or 410 answer (deleted before, or never there) counts as done, once a get of the
+        record answers 404 too; a record the get still finds raises a ConnectorError (the
+        delete URL is wrong, and every delete would pass for done)."""
+        config = self._resource(resource)
+        action = self._action(config, config.delete, "delete")
+        try:
+            self._send_action(config, action, record_id)
+        except NotFoundError as exc:
+            gone = exc
+        except ConnectorError as exc:
+            if exc.status != 410:
+                raise
+            gone = exc
+        else:
+            return
+        try:
+            self.get(resource, record_id)
+        except NotFoundError:
+            return
+        raise ConnectorError(
+            f"{gone.message} Yet {config.get_url} still finds the record: check the resource's "
+            "delete settings.",
+            status=gone.status,
+            response_body=gone.response_body,
+        )
+
+    def _record_action(
+        self, config: ResourceConfig, action: RecordAction | None, name: str, record_id: str
+    ) -> Record:
+        answer = self._send_action(config, self._action(config, action, name), record_id)
+        record = get_path(answer.body, config.written_record_path, None)
+        record = self._normalized(config, record) if isinstance(record, dict) else None
+        if record is not None and str(record.get("id", "")) == str(record_id):
+            return record
+        # A 204, or an answer without the record ({"message": "archived"}): read it.
+        return self.get(config.name, record_id)
+
+    def _send_action(self, config: ResourceConfig, action: RecordAction, record_id: str) -> Answer:
+        return self.requester.call(
+            action.method,
+            fill_id(action.url, record_id),
+            json=action.body,
+            errors=config.errors,
+        )
+
+    @staticmethod
+    def _action(config: ResourceConfig, action: RecordAction | None, name: str) -> RecordAction:
+        if action is None:
+            raise ConnectorError(
+                f"Cannot {name} {config.name} records: the settings name no {name!r} request "
+                f"for them (capability {name} is false)."
+            )
+        return action
 
     # --- health ---------------------------------------------------------------------------
 

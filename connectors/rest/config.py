@@ -55,6 +55,30 @@ System settings: ``auth``, ``follow_redirects`` (false), ``health_url``, ``heade
   a 2xx: a rule's body pattern that one record's refusal matches does not refuse the batch.
   An answer of another shape, and a whole answer that is an error (a timeout, 5xx, 429),
   raise for the whole call.
+- ``archive``, ``restore``, ``delete``: how one record is archived (kept, but inactive: the
+  system's lists and searches leave it out), restored (made active again; also the undo of a
+  soft delete) and deleted (gone for good). Each is null by default: the system cannot, and
+  ``capabilities.archive``, ``restore`` and ``delete`` are false unless every resource has the
+  setting (``capabilities_for`` tells per resource). ``archive`` and ``restore`` take an
+  object ``{"url", "method", "body"}``, or the URL alone as a string: ``url`` (required) is a
+  template with ``{id}``, as ``get_url`` is; ``method`` one of RECORD_ACTION_METHODS (default
+  POST); ``body`` JSON sent as it is (default: no body). ``delete`` takes true (``DELETE`` the
+  get URL), false or null (none), or the same object, whose ``url`` defaults to the get URL
+  and ``method`` to DELETE. The simulator's, system-wide::
+
+      "archive": "{resource}/{id}/archive",
+      "restore": "{resource}/{id}/restore",
+      "delete": true
+
+  A system that archives by writing a field: ``"archive": {"url": "{resource}/{id}",
+  "method": "PATCH", "body": {"active": false}}``; one whose DELETE only hides a record (a
+  soft delete) and that can undo it: ``"archive": {"url": "{resource}/{id}", "method":
+  "DELETE"}`` with its ``restore``, and no ``delete``, which promises the record is gone.
+  The connector expects a repeated archive or restore to be answered as a success, as the
+  simulator answers it; a 404 or 410 to a delete counts as done once a get of the record
+  answers 404 too (else the delete URL is wrong, and says so). An archive or restore
+  answer with the record (at ``written_record_path``) gives the record returned; any other
+  2xx answer is followed by a get of the record.
 """
 
 from __future__ import annotations
@@ -139,7 +163,13 @@ RESOURCE_KEYS = (
     "search",
     "errors",
     "batch",
+    "archive",
+    "restore",
+    "delete",
 )
+# What a record's archive, restore or delete may be sent with; its keys.
+RECORD_ACTION_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+RECORD_ACTION_KEYS = ("url", "method", "body")
 # A batch's keys and their defaults (None: not sent); ``url`` has none and is required.
 BATCH_KEYS: dict[str, Any] = {
     "url": None,
@@ -235,6 +265,16 @@ class BatchConfig:
 
 
 @dataclass(frozen=True)
+class RecordAction:
+    """How one record is archived, restored or deleted: ``method`` on ``url`` (its ``{id}``
+    still to fill), with ``body`` as JSON (None: no body)."""
+
+    url: str
+    method: str = "POST"
+    body: Any = None
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     type: str = "bearer"
     options: Mapping[str, Any] = field(default_factory=lambda: dict(AUTH_KEYS["bearer"]))
@@ -273,6 +313,9 @@ class ResourceConfig:
     search: Mapping[str, str]
     errors: ErrorConfig
     batch: BatchConfig | None = None
+    archive: RecordAction | None = None
+    restore: RecordAction | None = None
+    delete: RecordAction | None = None
 
     @property
     def keyset(self) -> bool:
@@ -648,6 +691,12 @@ def _resource(
         config = replace(config, batch=batch)
         if problem := _keyless_batch_problem(config, own, where):
             mine.append(problem)
+    config = replace(
+        config,
+        archive=_record_action(raw.get("archive"), reader, "archive", config),
+        restore=_record_action(raw.get("restore"), reader, "restore", config),
+        delete=_delete(raw.get("delete"), reader, config),
+    )
     if not where:
         problems.extend(mine)
     else:
@@ -720,6 +769,60 @@ def _batch(raw: Any, reader: _Reader, config: ResourceConfig) -> BatchConfig | N
         max_records=max_records or BATCH_KEYS["max_records"],
         call_errors=_beyond_2xx(config.errors),
         **paths,
+    )
+
+
+def _record_action(
+    raw: Any, reader: _Reader, key: str, config: ResourceConfig
+) -> RecordAction | None:
+    """The ``archive`` or ``restore`` settings: null, a URL template, or an object."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"url": raw}
+    if not isinstance(raw, dict):
+        reader.problem(key, "must be an object (url, method, body), a URL template or null")
+        return None
+    return _action(raw, reader, key, config, None, "POST")
+
+
+def _delete(raw: Any, reader: _Reader, config: ResourceConfig) -> RecordAction | None:
+    """The ``delete`` settings: null or false, true (DELETE the get URL), or an object."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return RecordAction(config.get_url, "DELETE")
+    if not isinstance(raw, dict):
+        reader.problem("delete", "must be true, false, null or an object (url, method, body)")
+        return None
+    return _action(raw, reader, "delete", config, config.get_url, "DELETE")
+
+
+def _action(
+    raw: dict[str, Any],
+    reader: _Reader,
+    key: str,
+    config: ResourceConfig,
+    default_url: str | None,
+    default_method: str,
+) -> RecordAction:
+    sub = _Reader(raw, reader.path(key), reader.problems, RECORD_ACTION_KEYS)
+    url = sub.text("url", default_url, nullable=True, empty=False)
+    if url is None:
+        if raw.get("url") is None:  # else text() named what is wrong with it
+            example = f"{{resource}}/{{id}}/{key}"
+            sub.problem("url", f"required: where a record is sent to {key}, e.g. {example!r}")
+        url = ""
+    elif "{id}" not in url:
+        sub.problem("url", f"{url!r} needs the {{id}} placeholder")
+    body = raw.get("body")
+    if body is not None and not isinstance(body, dict | list):
+        sub.problem("body", "must be a JSON object or list, or null for no body")
+        body = None
+    return RecordAction(
+        url.replace("{resource}", config.name),
+        sub.choice("method", RECORD_ACTION_METHODS, default_method),
+        body,
     )
 
 

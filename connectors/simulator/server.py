@@ -1,7 +1,26 @@
 """HTTP front of the simulator: the CRM under /crm/api, the ERP under /erp/api, JSON only.
 
 Besides one record at a time, ``POST /<system>/api/<collection>/batch`` creates up to
-MAX_BATCH_RECORDS records in one request (create_records says how).
+MAX_BATCH_RECORDS records in one request (create_records says how). A list takes
+``?email=<value>`` to keep only the records of that email, ignoring case and surrounding
+spaces, as the styles do.
+
+Records can be archived, restored and deleted (world.py's World says what each does)::
+
+    POST    /<system>/api/<collection>/<id>/archive   200 with the record, "archived": true
+    POST    /<system>/api/<collection>/<id>/restore   200 with the record, no longer marked;
+                                                      409 as a create when its email is taken
+    DELETE  /<system>/api/<collection>/<id>           204, no body
+
+each 404 ``{"detail": "Not found"}`` for an id the system does not have, and each idempotent:
+archiving an archived record or restoring an active one changes nothing and answers 200 with
+it as it is. Archived records are left out of lists, keyset reads and ``?email=`` look-ups
+(``?archived=true`` lists only the archived ones, with the same paging); ``GET .../<id>`` still
+answers them, marked ``"archived": true``; an active record carries no marker. An archived
+ERP customer's email is free for another, so its restore may meet a 409. Archive and restore
+move the record's updated_at to now; a repeated one does not. The token, faults, latency and
+chaos apply to these requests as to every other request of their system. /_control/stats
+counts archived records with the others.
 
 The same records are also served in the API styles of other real systems under
 /styles/<style>/ (styles.py, which documents them; they check their own credentials, never
@@ -158,6 +177,13 @@ def health(world: World, request: Request, match: re.Match[str]) -> Reply:
     return Reply(HTTPStatus.OK, {"status": "ok"})
 
 
+def _flag_param(params: Mapping[str, str], name: str) -> bool:
+    text = params.get(name, "false")
+    if text not in ("true", "false"):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be true or false.")
+    return text == "true"
+
+
 def list_records(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
     key = request.params.get("idempotency_key")
     if key is not None:
@@ -172,7 +198,13 @@ def list_records(system: System, world: World, request: Request, match: re.Match
     if after_id is not None and since is None:
         raise HttpError(HTTPStatus.BAD_REQUEST, "after_id needs updated_since.")
     results, count = world.list_records(
-        system, updated_since=since, after_id=after_id, page=page, page_size=page_size
+        system,
+        updated_since=since,
+        after_id=after_id,
+        page=page,
+        page_size=page_size,
+        email=request.params.get("email"),
+        archived=_flag_param(request.params, "archived"),
     )
     has_next = page * page_size < count
     return Reply(
@@ -256,6 +288,23 @@ def _batch_items(body: Mapping[str, Any]) -> list[tuple[str | None, Mapping[str,
 
 def update_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
     return Reply.of(world.update_record(system, match["id"], request.json_object()))
+
+
+def archive_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    """POST <collection>/<id>/archive; any body is ignored."""
+    return Reply.of(world.archive_record(system, match["id"]))
+
+
+def restore_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    """POST <collection>/<id>/restore; any body is ignored."""
+    return Reply.of(world.restore_record(system, match["id"]))
+
+
+def delete_record(system: System, world: World, request: Request, match: re.Match[str]) -> Reply:
+    outcome = world.delete_record(system, match["id"])
+    if outcome.status == HTTPStatus.NO_CONTENT:
+        return Reply(HTTPStatus.NO_CONTENT, "")  # a 204 has no body, not even "{}"
+    return Reply.of(outcome)
 
 
 def inject_fault(world: World, request: Request, match: re.Match[str]) -> Reply:
@@ -357,6 +406,9 @@ def _routes() -> list[Route]:
             route("POST", base + "/batch", partial(create_records, system)),
             route("GET", item, partial(get_record, system)),
             route("PUT", item, partial(update_record, system)),
+            route("DELETE", item, partial(delete_record, system)),
+            route("POST", item + "/archive", partial(archive_record, system)),
+            route("POST", item + "/restore", partial(restore_record, system)),
         ]
     from .styles import style_routes
 
@@ -527,8 +579,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         else:
             payload = json.dumps(reply.body, ensure_ascii=False).encode()
         self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(payload)))
+        if reply.status != HTTPStatus.NO_CONTENT:  # a 204 has neither (RFC 9110, 8.6)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()

@@ -16,6 +16,9 @@ What all styles share, unless their entry below says otherwise:
   updated at or after it. ``?email=<value>`` keeps only records with that email, ignoring case
   and surrounding spaces (the way to find the record behind a duplicate).
 - ``GET .../<id>`` answers 200 with the record, or 404 ``{"detail": "Not found"}``.
+- Records archived through /crm/api or /erp/api (server.py) are left out of every list and
+  ``?email=`` look-up here too; ``GET .../<id>`` still answers them, marked ``"archived":
+  true``. The styles have no archive, restore or delete endpoints of their own.
 - Writes: ``POST`` creates, answering 201 with the record; ``PUT`` updates the fields given,
   answering 200 with the record. An ``Idempotency-Key`` header makes a repeated create replay
   the first answer. Invalid: 422 ``{"errors": {field: [message, ...]}}`` (unknown fields too);

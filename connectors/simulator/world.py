@@ -5,6 +5,11 @@ and nothing here touches Django or its database. One lock makes every public met
 World atomic, because the HTTP server answers each request on its own thread. Besides the
 records, a World holds what its systems do to clients: armed faults, latency, chaos
 (chaos.py), and the credentials and tokens of the styled APIs (styles.py).
+
+An archived record stays in its collection but out of its list order and its email index:
+lists, keyset reads and look-ups by email skip it (unless they ask for the archived ones), it
+holds its email against no other record, and a get still finds it, marked ``"archived":
+true``. Restoring it puts it back in both; deleting a record takes it out of everything.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ CUSTOMER_FIELDS = (
     "company",
     "crm_ref",
 )
-SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
+# A record's answers carry "archived": true while it is archived (World.archive_record).
+ARCHIVED = "archived"
+SERVER_FIELDS = frozenset({"id", "created_at", "updated_at", ARCHIVED})
 
 REQUIRED = "This field is required."
 NOT_A_STRING = "Must be a string."
@@ -557,6 +564,11 @@ class _Collection:
     emails: dict[str, str | tuple[str, ...]]
     next_number: int
     replies: dict[str, Answer] = field(default_factory=dict)  # by Idempotency-Key
+    # The ids of the archived records and their keys in list order: out of `order` and of
+    # `emails`, so that lists, keysets and look-ups by email skip them and their emails block
+    # no other record. copy() copies both.
+    archived: set[str] = field(default_factory=set)
+    archived_order: _Order = field(default_factory=lambda: _Order([]))
 
     @classmethod
     def seeded(cls, system: System, records: list[Record], first_number: int) -> _Collection:
@@ -579,6 +591,8 @@ class _Collection:
             order=self.order.copy(),
             emails=dict(self.emails),
             replies={},
+            archived=set(self.archived),
+            archived_order=self.archived_order.copy(),
         )
 
     def new_id(self) -> str:
@@ -587,17 +601,79 @@ class _Collection:
         return record_id
 
     def store(self, record: Record) -> None:
-        """Add record, or replace the one of its id, keeping the order and emails in step."""
+        """Add record, or replace the one of its id, keeping the order and emails in step; an
+        archived record stays archived (in the archived order, and in no email index)."""
         old = self.records.get(record["id"])
+        archived = record["id"] in self.archived
         same_email = old is not None and email_key(old["email"]) == email_key(record["email"])
+        reindex = not archived and not same_email
+        order = self.archived_order if archived else self.order
         if old is not None:
-            self.order.remove(_key(old))
-            if not same_email:
+            order.remove(_key(old))
+            if reindex:
                 self._remove_email(old)
         self.records[record["id"]] = record
-        self.order.add(_key(record))
-        if not same_email:
+        order.add(_key(record))
+        if reindex:
             self._add_email(record)
+
+    def archive(self, record_id: str, updated_at: str) -> Record | None:
+        """Archive the record, stamped updated_at, and return it; an archived one is returned
+        as it is, unchanged. None when there is no such record."""
+        record = self.records.get(record_id)
+        if record is None or record_id in self.archived:
+            return record
+        self.order.remove(_key(record))
+        self._remove_email(record)
+        record = record | {"updated_at": updated_at}
+        self.records[record_id] = record
+        self.archived.add(record_id)
+        self.archived_order.add(_key(record))
+        return record
+
+    def restore(self, record_id: str, updated_at: str) -> Answer:
+        """Make an archived record active again, stamped updated_at: 200 with it; an active
+        one is answered as it is, unchanged. 404 when there is no such record; 409 when an
+        active record of a system with unique emails holds its email now (it stays archived)."""
+        record = self.records.get(record_id)
+        if record is None:
+            return NOT_FOUND
+        if record_id in self.archived:
+            if conflict := self.duplicate(record["email"], record_id):
+                return conflict
+            self.archived_order.remove(_key(record))
+            self.archived.discard(record_id)
+            record = record | {"updated_at": updated_at}
+            self.records[record_id] = record
+            self.order.add(_key(record))
+            self._add_email(record)
+        return Answer(HTTPStatus.OK, self.shown(record))
+
+    def delete(self, record_id: str) -> bool:
+        """Remove the record for good, archived or not; False when there is no such record."""
+        record = self.records.pop(record_id, None)
+        if record is None:
+            return False
+        if record_id in self.archived:
+            self.archived.discard(record_id)
+            self.archived_order.remove(_key(record))
+        else:
+            self.order.remove(_key(record))
+            self._remove_email(record)
+        return True
+
+    def shown(self, record: Record) -> dict[str, Any]:
+        """A copy of record as answers show it: marked ``"archived": true`` while archived."""
+        if record["id"] in self.archived:
+            return {**record, ARCHIVED: True}
+        return dict(record)
+
+    def archived_with_email(self, email: str) -> list[Record]:
+        """The archived records whose email is email, ignoring case and surrounding spaces;
+        takes time for the archived records, which are few."""
+        key = email_key(email)
+        found = (self.records[record_id] for record_id in self.archived)
+        return [record for record in found if email_key(record["email"]) == key]
 
     def with_email(self, email: str) -> list[Record]:
         """The records whose email is email, ignoring case and surrounding spaces."""
@@ -636,14 +712,19 @@ class _Collection:
         errors = self.schema.validate(candidate) | body_errors
         if errors:
             return Answer(HTTPStatus.UNPROCESSABLE_ENTITY, {"errors": errors})
-        if self.schema.unique_email:
-            owner = self.email_owner(candidate["email"], other_than=record_id)
-            if owner:
-                return Answer(
-                    HTTPStatus.CONFLICT,
-                    {"errors": {"email": [DUPLICATE_EMAIL]}, "existing_id": owner},
-                )
-        return None
+        return self.duplicate(candidate["email"], record_id)
+
+    def duplicate(self, email: str, record_id: str | None) -> Answer | None:
+        """The 409 of a system with unique emails when an active record other than record_id
+        holds email, else None."""
+        if not self.schema.unique_email:
+            return None
+        owner = self.email_owner(email, other_than=record_id)
+        if owner is None:
+            return None
+        return Answer(
+            HTTPStatus.CONFLICT, {"errors": {"email": [DUPLICATE_EMAIL]}, "existing_id": owner}
+        )
 
 
 # --- credentials and tokens of the styled APIs (styles.py) -----------------------------------
@@ -827,12 +908,15 @@ class World:
         page: int = 1,
         page_size: int = 50,
         email: str | None = None,
+        archived: bool = False,
     ) -> tuple[list[Record], int]:
         """One page of records ordered by (updated_at, id), and how many matched in all.
 
         With ``after_id`` the read is a keyset: it starts strictly after the record
         (updated_since, after_id) in that order, whatever was edited since. With ``email``
-        only records of that email, ignoring case and surrounding spaces, match.
+        only records of that email, ignoring case and surrounding spaces, match. Archived
+        records are left out; with ``archived`` only they are read, marked as get_record
+        marks them.
 
         Takes time for the page, not for the collection: the start comes from bisecting the
         collection's order, the count from where the start lies."""
@@ -844,6 +928,7 @@ class World:
             updated_since=updated_since,
             after_id=after_id,
             email=email,
+            archived=archived,
         )
 
     def list_window(
@@ -855,26 +940,26 @@ class World:
         updated_since: datetime | None = None,
         after_id: str | None = None,
         email: str | None = None,
+        archived: bool = False,
     ) -> tuple[list[Record], int]:
         """As list_records, with the records at positions start to stop of the matches (as a
         slice of their list takes them) instead of a page."""
         with self._lock:
             collection = self._collections[system]
             if email is None:
-                order = collection.order
+                order = collection.archived_order if archived else collection.order
                 first = _first_listed(order, updated_since, after_id)
                 window = range(first, len(order))[start:stop]
                 keys = order.between(window.start, window.stop)
                 page = [collection.records[record_id] for _, _, record_id in keys]
-                return [dict(record) for record in page], len(order) - first
+                return [collection.shown(record) for record in page], len(order) - first
             # Few records share an email: sort them here, after the filter list_records has.
-            matching = [
-                record
-                for record in collection.with_email(email)
-                if _listed(record, updated_since, after_id)
-            ]
+            owners = (
+                collection.archived_with_email(email) if archived else collection.with_email(email)
+            )
+            matching = [record for record in owners if _listed(record, updated_since, after_id)]
             matching.sort(key=_key)
-            return [dict(record) for record in matching[start:stop]], len(matching)
+            return [collection.shown(record) for record in matching[start:stop]], len(matching)
 
     def created_with_key(self, system: System, idempotency_key: str) -> Record | None:
         """The record a create with this Idempotency-Key made, if it made one."""
@@ -884,12 +969,15 @@ class World:
             if reply is None or reply.status != HTTPStatus.CREATED:
                 return None
             record = collection.records.get(reply.body.get("id", ""))
-            return dict(record) if record else None
+            return collection.shown(record) if record else None
 
     def get_record(self, system: System, record_id: str) -> Record | None:
+        """The record, archived ones too (marked ``"archived": true``); None when there is
+        none."""
         with self._lock:
-            record = self._collections[system].records.get(record_id)
-            return dict(record) if record else None
+            collection = self._collections[system]
+            record = collection.records.get(record_id)
+            return collection.shown(record) if record else None
 
     def create_record(
         self, system: System, body: Mapping[str, Any], idempotency_key: str | None = None
@@ -915,7 +1003,35 @@ class World:
                 return refusal
             record = stored | values | {"updated_at": format_timestamp(self._clock())}
             collection.store(record)
-            return Answer(HTTPStatus.OK, dict(record))
+            return Answer(HTTPStatus.OK, collection.shown(record))
+
+    def archive_record(self, system: System, record_id: str) -> Answer:
+        """Archive a record: 200 with it, marked ``"archived": true`` and its updated_at moved
+        to now; 404 when there is none. Archiving an archived record changes nothing and
+        answers it as it is. From then on lists, keyset reads and look-ups by email leave it
+        out, its email no longer counts as taken, and get_record still finds it."""
+        with self._lock:
+            collection = self._collections[system]
+            record = collection.archive(record_id, format_timestamp(self._clock()))
+            return Answer(HTTPStatus.OK, collection.shown(record)) if record else NOT_FOUND
+
+    def restore_record(self, system: System, record_id: str) -> Answer:
+        """Bring an archived record back: 200 with it, its updated_at moved to now (so that an
+        incremental read meets it again); 404 when there is none (a deleted one included).
+        Restoring an active record changes nothing and answers it as it is. In the ERP, 409
+        as a create answers it when another customer has taken the record's email since: the
+        record stays archived."""
+        with self._lock:
+            collection = self._collections[system]
+            return collection.restore(record_id, format_timestamp(self._clock()))
+
+    def delete_record(self, system: System, record_id: str) -> Answer:
+        """Remove a record for good, archived or not: 204; 404 when there is none (deleted
+        before, or never there). Its id is never given out again."""
+        with self._lock:
+            if self._collections[system].delete(record_id):
+                return Answer(HTTPStatus.NO_CONTENT, {})
+            return NOT_FOUND
 
     def inject_fault(self, system: System, fault: Fault) -> None:
         """Arm a fault for the next requests to system, replacing any fault still armed."""

@@ -26,6 +26,12 @@ deletes the mechanisms of that type.
 Tryton has no idempotency keys: a create repeated after a lost answer makes a second record
 unless a unique field (a party's code) makes Tryton refuse it, which answers
 AlreadyExistsError with the id of the record that holds the value.
+
+Archive and restore write a record's ``active`` field (false, then true again): Tryton's
+searches leave inactive records out, so iter_records and find skip an archived record, while
+get still reads it. A party's records carry ``"active"`` (true, or false once archived; a
+boolean whatever Tryton's database); on another model, list ``active`` among the resource's
+fields to see it. Delete is Tryton's own, for good.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ DEFAULT_FIELDS: dict[str, list[str]] = {
     PARTY: [
         "name",
         "code",
+        "active",
         "email",
         "phone",
         "contact_mechanisms.type",
@@ -85,7 +92,13 @@ class TrytonConnector:
     # Shown in the admin beside a System's settings; the password is the token variable's.
     settings_example = {"database": "tryton", "user": "admin"}
     capabilities = Capabilities(
-        batch_create=True, search_by_keys=True, idempotency_keys=False, keyset_order=True
+        batch_create=True,
+        search_by_keys=True,
+        idempotency_keys=False,
+        keyset_order=True,
+        archive=True,
+        restore=True,
+        delete=True,
     )
 
     def __init__(
@@ -296,6 +309,29 @@ class TrytonConnector:
                 raise self._explained(resource, exc, wanted) from None
         return {"id": str(rid)}
 
+    def archive(self, resource: str, record_id: str) -> Record:
+        """Make the record inactive (``active`` false) and return it as get() reads it.
+        Idempotent: an inactive record is not written again. NotFoundError when Tryton has no
+        such record; RejectedError when the model has no ``active`` field."""
+        return self._set_active(resource, record_id, False)
+
+    def restore(self, resource: str, record_id: str) -> Record:
+        """Make the record active again (``active`` true) and return it as get() reads it.
+        Idempotent: an active record is not written again. NotFoundError when Tryton has no
+        such record (a deleted one included)."""
+        return self._set_active(resource, record_id, True)
+
+    def delete(self, resource: str, record_id: str) -> None:
+        """Delete the record for good. Idempotent: Tryton deletes an id it does not have
+        without a word, and so does this for an id that cannot be Tryton's. A refusal of
+        Tryton's (its rules may keep a record others depend on) raises as Tryton words it."""
+        method = self._method(resource, "delete")
+        try:
+            rid = _record_id(record_id)
+        except NotFoundError:
+            return
+        self.rpc.call(method, [rid], {})
+
     def health(self) -> Health:
         """Tryton's version, then a fresh login with the System's credentials."""
         try:
@@ -311,6 +347,17 @@ class TrytonConnector:
 
     def close(self) -> None:
         self.rpc.close()
+
+    def _set_active(self, resource: str, record_id: str, active: bool) -> Record:
+        rid = _record_id(record_id)
+        # read() finds inactive records too: only searches leave them out.
+        rows = self._rows(self._method(resource, "read"), [rid], ["active"], {})
+        if not rows:
+            raise NotFoundError(f"Tryton read no {resource} {record_id}.", response_body=rows)
+        # On SQLite Tryton answers a boolean as 0 or 1.
+        if bool(rows[0].get("active")) is not active:
+            self.rpc.call(self._method(resource, "write"), [rid], {"active": active}, {})
+        return self.get(resource, record_id)
 
     # Reading, the details
 
@@ -349,6 +396,8 @@ class TrytonConnector:
                 record[key[:-1]] = _related(value)
             else:
                 record[key] = from_tryton(value)
+        if isinstance(record.get("active"), int):
+            record["active"] = bool(record["active"])  # 0 or 1 on SQLite
         record["id"] = str(row.get("id"))
         modified = row.get("last_modified_at")
         record["updated_at"] = iso_utc(modified) if isinstance(modified, dict) else None

@@ -177,10 +177,10 @@ def test_unknown_route_is_not_found(client: httpx.Client) -> None:
 
 
 def test_wrong_method_on_known_route_is_refused(client: httpx.Client) -> None:
-    response = client.delete("/erp/api/customers/E-10001")
+    response = client.patch("/erp/api/customers/E-10001", json={"company": "Patched"})
 
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, PUT"
+    assert response.headers["allow"] == "GET, PUT, DELETE"
 
 
 # --- writing ------------------------------------------------------------------------------
