@@ -1,0 +1,137 @@
+from integration_console.matching.decide import decide
+from integration_console.matching.keys import BlockingIndex, blocking_keys
+from integration_console.matching.spec import FieldComparison, MatchSpec
+
+from .people import ada, household_member, people_spec
+
+
+def test_a_record_has_a_key_of_each_kind():
+    assert blocking_keys(ada(), people_spec()) == {
+        "email:ada.lovelace@example.com",
+        "phone:+49301234567",
+        "name_postcode:lovelace|10115",
+        "surname_phonetic:LFLS|a",
+        "surname_phonetic:AT|l",
+        "birth_date:1815-12-10|a",
+        "birth_date:1815-12-10|l",
+    }
+
+
+def test_swapped_names_meet():
+    swapped = ada(given_name="Lovelace", family_name="Ada", email=None, phone=None)
+    spec = people_spec(blocking=["surname_phonetic"])
+
+    assert blocking_keys(swapped, spec) == blocking_keys(ada(), spec)
+
+
+def test_a_misspelt_surname_meets():
+    spec = people_spec(blocking=["surname_phonetic"])
+
+    assert blocking_keys(ada(family_name="Lovelase"), spec) == blocking_keys(ada(), spec)
+
+
+def test_a_nickname_meets_its_formal_name():
+    spec = people_spec(blocking=["surname_phonetic"])
+
+    bob = blocking_keys(ada(given_name="Bob"), spec)
+    robert = blocking_keys(ada(given_name="Robert"), spec)
+
+    assert "surname_phonetic:LFLS|r" in bob & robert
+
+
+def test_a_reformatted_phone_meets():
+    spec = people_spec(blocking=["phone"])
+    national = blocking_keys(ada(phone="030 1234567", country_code="DE"), spec)
+    international = blocking_keys(ada(phone="+49 (30) 123-4567", country_code=None), spec)
+
+    assert national == international == {"phone:+49301234567"}
+
+
+def test_an_email_meets_however_it_is_typed():
+    spec = people_spec(blocking=["email"])
+
+    assert blocking_keys(ada(email=" ADA.Lovelace@Example.com"), spec) == blocking_keys(ada(), spec)
+
+
+def test_a_household_is_blocked_together_but_not_auto_linked():
+    spec = people_spec()
+    shared = blocking_keys(household_member(), spec) & blocking_keys(ada(), spec)
+
+    decision = decide(household_member(), [("ada", ada())], spec)
+
+    assert {"phone:+49301234567", "name_postcode:lovelace|10115"} <= shared
+    assert decision.verdict == "new"
+
+
+def test_empty_values_make_no_key():
+    empty = {
+        "given_name": "  ",
+        "family_name": None,
+        "email": "",
+        "phone": "n/a",
+        "postcode": [],
+        "birth_date": "unknown",
+    }
+
+    assert blocking_keys(empty, people_spec()) == frozenset()
+
+
+def test_a_key_needs_both_of_its_parts():
+    spec = people_spec(blocking=["name_postcode"])
+
+    assert blocking_keys(ada(postcode=None), spec) == frozenset()
+
+
+def test_only_the_kinds_the_spec_names_are_made():
+    keys = blocking_keys(ada(), people_spec(blocking=["email", "phone"]))
+
+    assert {key.split(":")[0] for key in keys} == {"email", "phone"}
+
+
+def field_spec(name: str) -> MatchSpec:
+    return MatchSpec(
+        roles={},
+        blocking=(f"field:{name}",),
+        fields=(FieldComparison(name, "exact", 1.0),),
+    )
+
+
+def test_a_field_key_is_its_exact_normalised_value():
+    spec = field_spec("vat_id")
+
+    assert blocking_keys({"vat_id": "DE 123-456"}, spec) == {"field:vat_id:de123456"}
+    assert blocking_keys({"vat_id": "de123456"}, spec) == {"field:vat_id:de123456"}
+
+
+def test_a_long_key_is_hashed_under_its_kind():
+    spec = field_spec("note")
+
+    first = blocking_keys({"note": "a" * 500}, spec)
+    second = blocking_keys({"note": "a" * 499 + "b"}, spec)
+
+    (key,) = first
+    assert key.startswith("field:note:#") and len(key) <= 200
+    assert first != second
+
+
+def test_what_is_not_a_mapping_has_no_keys():
+    assert blocking_keys(["ada"], people_spec()) == frozenset()  # type: ignore[arg-type]
+
+
+def test_the_index_offers_the_records_that_share_a_key_in_the_order_added():
+    index = BlockingIndex(people_spec())
+    index.add("husband", household_member())
+    index.add("ada", ada())
+    index.add("stranger", ada(given_name="Grace", family_name="Hopper", email=None, phone=None))
+
+    assert index.candidates(ada()) == ["husband", "ada"]
+    assert len(index) == 3
+
+
+def test_the_index_offers_only_the_most_recent_of_a_crowded_key():
+    index = BlockingIndex(people_spec(blocking=["phone"]), max_block=2)
+    for number in range(5):
+        index.add(f"t{number}", ada())
+
+    assert index.candidates(ada()) == ["t3", "t4"]
+    assert index.largest_blocks() == {"phone": 5}
