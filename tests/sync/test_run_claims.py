@@ -285,8 +285,14 @@ def test_a_chunk_taken_over_while_a_record_waits_to_retry_stops_without_blaming_
     ).raise_for_status()
     original = RestConnector.create
 
+    taken_over = []
+
     def taken_over_meanwhile(self, *args, **kwargs):
-        SyncChunk.objects.update(claim_token="someone-else")
+        # Once, by the page's first write (sent alone, from this thread): a write thread's
+        # SQLite connection would wait for the test's transaction until its busy timeout.
+        if not taken_over:
+            taken_over.append(True)
+            SyncChunk.objects.update(claim_token="someone-else")
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(RestConnector, "create", taken_over_meanwhile)
