@@ -1,12 +1,14 @@
 """The demo world: a simulated CRM and ERP, a customer data class, an active field map, a flow,
 and one user per role. Used by ``manage.py demo`` and by the tests that replay the demo."""
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.errors import ConnectorError
 from integration_console import roles
 from integration_console.catalog.models import (
     DataClass,
@@ -16,7 +18,11 @@ from integration_console.catalog.models import (
     OwnershipRule,
     System,
 )
+from integration_console.matching.spec import default_people_spec
 from integration_console.sync.models import Flow
+from integration_console.sync.services.matching import match_index_refresh
+
+logger = logging.getLogger(__name__)
 
 FLOW_NAME = "CRM contacts → ERP customers"
 ERP_COUNTRIES = ["DE", "FR", "NL", "BE", "AT", "CH", "GB", "IE", "ES", "IT", "US"]
@@ -71,10 +77,23 @@ DEMO_USERS = [
 ]
 
 
+# Which customer field plays which part in matching (integration_console.matching).
+CUSTOMER_MATCH_ROLES = {
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "email": "email",
+    "phone": "phone",
+    "country": "country_code",
+    "company": "company",
+}
+
+
 @transaction.atomic
-def seed_demo_world(*, simulator_url: str) -> Flow:
+def seed_demo_world(*, simulator_url: str, matching: bool = True) -> Flow:
     """Create (or bring up to date) the demo world against a simulator at ``simulator_url``.
-    Idempotent: running it twice leaves one of everything."""
+    Idempotent: running it twice leaves one of everything. With ``matching``, customers are
+    matched against the ERP's before they are created, and the match index is filled from
+    the ERP; without, a record link is the only identity (as before matching existed)."""
     roles.sync_roles(Group, Permission)
     users = {user.role: _demo_user(user) for user in DEMO_USERS}
     base = simulator_url.rstrip("/")
@@ -91,13 +110,24 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
         defaults={
             "base_url": f"{base}/erp/api",
             "auth_env_var": "IC_ERP_API_TOKEN",
-            # The simulated ERP creates up to 100 customers a call: runs write in batches.
-            "settings": {"batch": {"url": "{resource}/batch"}},
+            # The simulated ERP creates up to 100 customers a call (runs write in batches), and
+            # archives and restores a customer (how a merge removes one, and its undo).
+            "settings": {
+                "batch": {"url": "{resource}/batch"},
+                "archive": "{resource}/{id}/archive",
+                "restore": "{resource}/{id}/restore",
+                "delete": True,
+            },
             "description": "Customers, billed by finance. Played by the built-in simulator.",
         },
     )
     customer, _ = DataClass.objects.update_or_create(
-        name="customer", defaults={"label": "Customer", "schema": CUSTOMER_SCHEMA}
+        name="customer",
+        defaults={
+            "label": "Customer",
+            "schema": CUSTOMER_SCHEMA,
+            "matching": (default_people_spec(CUSTOMER_MATCH_ROLES).to_config() if matching else {}),
+        },
     )
     OwnershipRule.objects.update_or_create(
         data_class=customer, field="", defaults={"owner": crm, "note": "Sales owns customers."}
@@ -143,6 +173,13 @@ def seed_demo_world(*, simulator_url: str) -> Flow:
             "stage": Flow.Stage.LIVE,
         },
     )
+    if matching:
+        try:
+            match_index_refresh(flow=flow)
+        except ConnectorError as exc:
+            # The index also fills from the console's own writes; `refresh_match_index` reads
+            # the ERP again once it answers.
+            logger.warning("Could not read %s into the match index: %s", erp, exc.message)
     return flow
 
 

@@ -184,6 +184,19 @@ class LinkForm(ItemVersionForm):
         style_widgets(self.fields.values())
 
 
+class CreateAnywayForm(ItemVersionForm):
+    reason = forms.CharField(
+        label="Why it is not a duplicate",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with each pair: matching will not offer these records for it again.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.fields.values())
+
+
 class BulkActionForm(forms.Form):
     """Retry or dismiss the ticked items, or every item the current filters select."""
 

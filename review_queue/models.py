@@ -37,6 +37,9 @@ class ReviewItem(models.Model):
     payload = models.JSONField(null=True, blank=True, help_text="The transformed payload.")
     target_response = models.JSONField(null=True, blank=True)
     existing_target_id = models.CharField(max_length=200, blank=True)
+    # A possible duplicate's candidates in the target, best first, each with its score field
+    # by field: [{"target_id", "values", "score": {"total", "fields": [...]}}].
+    candidates = models.JSONField(default=list, blank=True)
     target_id = models.CharField(max_length=200, blank=True)
     fingerprint = models.CharField(
         max_length=64,
@@ -294,6 +297,8 @@ class ReviewItemEvent(models.Model):
         REOPENED = "reopened", "Reopened"
         COMMENTED = "commented", "Comment"
         ESCALATED = "escalated", "Escalated (past its SLA)"
+        CREATED_ANYWAY = "created_anyway", "Not a duplicate: create anyway"
+        MERGE_REQUESTED = "merge_requested", "Merge requested"
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=30, choices=Action)

@@ -5,7 +5,12 @@ from django.dispatch import receiver
 
 from integration_console.catalog.models import FieldMapVersion
 from integration_console.catalog.signals import version_approved
-from integration_console.sync.signals import record_failed, record_held_back, record_synced
+from integration_console.sync.signals import (
+    merge_undone,
+    record_failed,
+    record_held_back,
+    record_synced,
+)
 
 from . import groups, services
 
@@ -33,6 +38,13 @@ def on_record_synced(sender, *, flow, source_id, target_id, audit_entry, **kwarg
         payload=audit_entry.payload,
         action=audit_entry.action,
         actor=audit_entry.actor,
+    )
+
+
+@receiver(merge_undone, dispatch_uid="review_queue.merge_undone")
+def on_merge_undone(sender, *, flow, source_id, reason, actor, **kwargs) -> None:
+    services.review_item_reopen_after_undo(
+        flow=flow, source_id=source_id, reason=reason, actor=actor
     )
 
 

@@ -5,7 +5,8 @@ from typing import Any, Self
 from django.db.models import Q, QuerySet
 
 from integration_console.catalog.models import FieldRule
-from integration_console.sync.models import Correction, RecordLink
+from integration_console.sync.failures import FailureKind
+from integration_console.sync.models import Correction, Merge, RecordLink
 from integration_console.sync.redaction import (
     MASK,
     mask_payload,
@@ -123,6 +124,14 @@ def review_item_page(
         next=ItemCursor.of(shown[-1]) if len(found) > size else None,
         previous=ItemCursor.of(shown[0]) if after is not None and shown else None,
     )
+
+
+def review_item_latest_merge(item: ReviewItem) -> Merge | None:
+    """The latest merge of the item's record (in force, under way or undone), if any. Only a
+    possible duplicate is merged: other items cost no query."""
+    if item.kind != FailureKind.POSSIBLE_DUPLICATE:
+        return None
+    return Merge.objects.filter(flow_id=item.flow_id, source_id=item.source_id).first()
 
 
 def review_item_record_link(item: ReviewItem) -> RecordLink | None:

@@ -14,14 +14,16 @@ from django.utils import formats, timezone
 from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import FailureKind, RecordFailure
 from integration_console.sync.locks import record_lock
-from integration_console.sync.models import AuditEntry, Flow
+from integration_console.sync.models import AuditEntry, Flow, Merge
 from integration_console.sync.redaction import MASK, contains_mask, sensitive_fields
 from integration_console.sync.services import (
     LinkRefused,
+    record_distinct_from,
     record_link_lost_create,
     record_link_to_target,
     stage_refusal,
 )
+from integration_console.sync.services.merges import MergeRefused, merge_request
 
 from .fingerprints import failure_cause, failure_fingerprint
 from .models import ReviewItem, ReviewItemComment, ReviewItemEvent
@@ -141,6 +143,7 @@ def review_item_record_failure(
     item.field_errors = failure.field_errors
     item.target_response = failure.target_response
     item.existing_target_id = failure.existing_target_id
+    item.candidates = failure.candidates
     # The engine's own reason, not the item's (which may name an earlier fixed item).
     record_ids = (source_id, failure.existing_target_id)
     item.fingerprint = failure_fingerprint(
@@ -229,6 +232,8 @@ def review_item_resolve_by_sync(
     item.target_id = target_id
     if action == AuditEntry.Action.LINK:
         item.resolution = f"Linked to {target_id} in {flow.target_system}."
+    elif action == AuditEntry.Action.MERGE:
+        item.resolution = f"Merged into {target_id} in {flow.target_system}."
     else:
         item.payload = payload
         item.resolution = f"Synced to {flow.target_system} as {target_id}."
@@ -419,6 +424,117 @@ def review_item_link(
     return item
 
 
+def review_item_create_anyway(
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    reason: str,
+    expected_version: int | None = None,
+) -> ReviewItem:
+    """A person says a possible duplicate is none of its candidates: each pair is remembered,
+    so that matching never offers it again, and the record is retried, which creates it (or
+    finds a match the person has not seen yet, and asks again). With ``expected_version``,
+    ItemChanged when the item moved on since."""
+    with _item_locked(item) as item:
+        if _is_repeat(item, expected_version, user=user, done=False):
+            return item
+        _require_actionable(item, "created anyway")
+        if item.kind != FailureKind.POSSIBLE_DUPLICATE or not item.candidates:
+            raise ActionNotAllowed(
+                "Only a possible duplicate with candidates can be created anyway."
+            )
+        if item.status == ReviewItem.Status.RETRYING and not item.retry_is_stale:
+            raise ActionNotAllowed("A retry of this record is running; wait for its answer.")
+        targets = [str(candidate.get("target_id")) for candidate in item.candidates]
+        actor = actor_for(user)
+        record_distinct_from(
+            flow=item.flow, source_id=item.source_id, target_ids=targets, reason=reason, actor=actor
+        )
+        item.version += 1
+        item.save(update_fields=["version"])
+        ReviewItemEvent.objects.create(
+            item=item,
+            action=ReviewItemEvent.Action.CREATED_ANYWAY,
+            actor=actor,
+            note=reason,
+            details={"not": targets},
+        )
+    return review_item_retry(item=item, user=user, expected_version=item.version)
+
+
+def review_item_merge(
+    *,
+    item: ReviewItem,
+    user: AbstractBaseUser,
+    survivor_id: str,
+    merged_ids: list[str],
+    choices: dict[str, str],
+    expected_version: int | None = None,
+) -> Merge:
+    """Merge a possible duplicate into the survivor among its candidates, with each field's
+    value from the side a person chose; ``merged_ids``, other candidates that are the same
+    record too, are merged away. The merge is applied by a job; its link step resolves the
+    item. ActionNotAllowed when the item is no possible duplicate, names a record that is no
+    candidate, or its record is merged already; ItemChanged when the item moved on."""
+    with _item_locked(item) as item:
+        _is_repeat(item, expected_version, user=user, done=False)
+        _require_actionable(item, "merged")
+        candidates = {str(c.get("target_id")) for c in item.candidates if isinstance(c, dict)}
+        if item.kind != FailureKind.POSSIBLE_DUPLICATE or not candidates:
+            raise ActionNotAllowed("Only a possible duplicate with candidates can be merged.")
+        if survivor_id not in candidates or not set(merged_ids) <= candidates:
+            raise ActionNotAllowed("A merge takes only the item's candidates.")
+        actor = actor_for(user)
+        try:
+            merge = merge_request(
+                flow=item.flow,
+                source_id=item.source_id,
+                survivor_id=survivor_id,
+                merged_ids=merged_ids,
+                choices=choices,
+                actor=actor,
+            )
+        except MergeRefused as exc:
+            raise ActionNotAllowed(str(exc)) from exc
+        item.version += 1
+        item.save(update_fields=["version"])
+        away = f"; merging away {', '.join(merge.merged_ids)}" if merge.merged_ids else ""
+        ReviewItemEvent.objects.create(
+            item=item,
+            action=ReviewItemEvent.Action.MERGE_REQUESTED,
+            actor=actor,
+            note=f"Merge into {survivor_id} queued{away}.",
+            details={"merge": merge.pk, "choices": choices},
+        )
+    return merge
+
+
+def review_item_reopen_after_undo(*, flow: Flow, source_id: str, reason: str, actor: str) -> None:
+    """A merge of the record was undone: its item opens again (the record has no link now),
+    unless a later failure opened another."""
+    if _active_item(flow, source_id) is not None:
+        return
+    item = (
+        ReviewItem.objects.select_for_update()
+        .filter(flow=flow, source_id=source_id, status=ReviewItem.Status.RESOLVED)
+        .order_by("-closed_at", "-pk")
+        .first()
+    )
+    if item is None:
+        return
+    item.status = ReviewItem.Status.OPEN
+    item.closed_at = None
+    item.resolution = ""
+    item.version += 1
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item,
+        action=ReviewItemEvent.Action.REOPENED,
+        actor=actor,
+        note=f"Merge undone: {reason}",
+    )
+
+
 def review_item_take(
     *, item: ReviewItem, user: AbstractBaseUser, expected_version: int | None = None
 ) -> ReviewItem:
@@ -505,7 +621,11 @@ def review_item_reopen(
 ) -> ReviewItem:
     """Open a resolved or dismissed item again, unless its record already has an active item
     (a later failure opened one): then that item is where the work goes on. With
-    ``expected_version``, ItemChanged when the item moved on since."""
+    ``expected_version``, ItemChanged when the item moved on since.
+
+    The reopened item's SLA is that of an item opening: the due time the rules give today
+    (while it was closed, rule changes passed it by), counted from its first failure as
+    review_sla_due_at counts it; and its breach, if it is past that, is escalated again."""
     with _item_locked(item) as item:
         done = not item.is_closed
         if _is_repeat(item, expected_version, user=user, done=done) or done:
@@ -518,6 +638,10 @@ def review_item_reopen(
         item.status = ReviewItem.Status.OPEN
         item.closed_at = None
         item.resolution = ""
+        item.sla_due_at = review_sla_due_at(
+            flow_id=item.flow_id, kind=item.kind, opened_at=item.first_seen
+        )
+        item.escalated_at = None
         item.version += 1
         item.save()
         ReviewItemEvent.objects.create(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, group_views, saved_view_views, views
+from . import export_views, group_views, merge_views, saved_view_views, views
 
 app_name = "review_queue"
 urlpatterns = [
@@ -29,4 +29,9 @@ urlpatterns = [
     path("<int:pk>/reopen/", views.item_reopen, name="item_reopen"),
     path("<int:pk>/comment/", views.item_comment, name="item_comment"),
     path("<int:pk>/link/", views.item_link, name="item_link"),
+    path("<int:pk>/create-anyway/", views.item_create_anyway, name="item_create_anyway"),
+    path("<int:pk>/merge/", merge_views.item_merge, name="item_merge"),
+    path("merges/<int:pk>/", merge_views.merge_detail, name="merge_detail"),
+    path("merges/<int:pk>/undo/", merge_views.merge_undo, name="merge_undo"),
+    path("merges/<int:pk>/resume/", merge_views.merge_resume_view, name="merge_resume"),
 ]

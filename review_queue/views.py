@@ -12,12 +12,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.dispatch import JobNotQueued
 
-from . import bulk, saved_views, selectors, services, timeline
+from . import bulk, compare, saved_views, selectors, services, timeline
 from .filters import ReviewItemFilter
 from .forms import (
     AssignForm,
     BulkActionForm,
     CommentForm,
+    CreateAnywayForm,
     DismissForm,
     ItemVersionForm,
     LinkForm,
@@ -317,6 +318,25 @@ def item_link(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+@login_required
+@act_permission
+def item_create_anyway(request: HttpRequest, pk: int) -> HttpResponse:
+    return _form_action(
+        request,
+        pk,
+        CreateAnywayForm,
+        "create_anyway_form",
+        "Remembered as not a duplicate; retry queued to create it.",
+        lambda item, data: services.review_item_create_anyway(
+            item=item,
+            user=request.user,
+            reason=data["reason"],
+            expected_version=data["item_version"],
+        ),
+    )
+
+
 def _form_action(
     request: HttpRequest,
     pk: int,
@@ -400,6 +420,7 @@ def _render_detail(
         "reopen_form": ReopenForm(),
         "comment_form": CommentForm(),
         "link_form": LinkForm(initial={"target_id": item.existing_target_id}),
+        "create_anyway_form": CreateAnywayForm(),
         "assign_form": AssignForm(initial={"assignee": item.assignee_id}),
         **bound_forms,
     }
@@ -416,6 +437,8 @@ def _render_detail(
         "stale_page": stale_page,
         "record_link": selectors.review_item_record_link(item),
         "corrections": selectors.review_item_corrections(item),
+        "comparison": compare.candidate_comparison(item, shown.payload),
+        "merge": selectors.review_item_latest_merge(item),
         "can_act": request.user.has_perm("review_queue.change_reviewitem"),
     }
     if status is None:

@@ -57,6 +57,18 @@ def simulator(simulator_process):
 
 @pytest.fixture
 def demo_flow(db, simulator):
+    """The demo world without matching: a record link is the only identity, so C-0029 meets the
+    ERP's 409 and the seeded duplicates are created. Most tests are of other steps and count on
+    that world; ``shipped_demo_flow`` is the demo as ``./console demo`` seeds it."""
+    from integration_console.demo import seed_demo_world
+
+    return seed_demo_world(simulator_url=simulator.base_url, matching=False)
+
+
+@pytest.fixture
+def shipped_demo_flow(db, simulator):
+    """The demo world as ``./console demo`` seeds it: customers matched before they are
+    created, against an index filled from the ERP."""
     from integration_console.demo import seed_demo_world
 
     return seed_demo_world(simulator_url=simulator.base_url)

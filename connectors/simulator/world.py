@@ -88,6 +88,14 @@ SEEDED_MESS: dict[str, str] = {
     "C-0005": "first_name has surrounding spaces (fixed by trim)",
     "C-0011": "last_name has trailing spaces (fixed by trim)",
 }
+# Contacts that are people the ERP already has, each in a shape of duplicate that an exact
+# look-up misses; with e-mails of their own, so that the ERP takes them when nothing matches.
+SEEDED_DUPLICATES: dict[str, str] = {
+    "C-0031": "E-10001 with a re-typed e-mail (two letters swapped)",
+    "C-0033": "E-10003 with given and family names swapped",
+    "C-0035": "E-10005, whose phone the ERP keeps formatted, with another e-mail",
+    "C-0037": "E-10004 by a nickname (Bob for Robert), with another e-mail",
+}
 SEEDED_CUSTOMERS = 5
 DUPLICATED_CUSTOMER = "E-10002"
 
@@ -334,6 +342,10 @@ def seed_customers(seeder: _Seeder) -> list[Record]:
                 "updated_at": format_timestamp(updated),
             }
         )
+    # Shapes for SEEDED_DUPLICATES: a customer known by a formal given name that has a
+    # nickname, and one whose phone was typed in, formatted, before the ERP checked phones.
+    customers[3].update(given_name="Robert", email=customers[3]["email"].replace("luis", "robert"))
+    customers[4]["phone"] = "+49 151 23452654"
     return customers
 
 
@@ -351,8 +363,7 @@ def seed_contacts(seeder: _Seeder, count: int, customers: list[Record]) -> list[
         )
     if count > FAKER_CONTACTS:
         contacts += seeder.recombined_contacts(range(FAKER_CONTACTS + 1, count + 1))
-    duplicated = next(c for c in customers if c["id"] == DUPLICATED_CUSTOMER)
-    for contact_id, spoil in _spoilers(seeder, duplicated).items():
+    for contact_id, spoil in _spoilers(seeder, {c["id"]: c for c in customers}).items():
         # Contact C-n is the n-th.
         number = int(contact_id.removeprefix("C-"))
         if number <= len(contacts):
@@ -360,9 +371,31 @@ def seed_contacts(seeder: _Seeder, count: int, customers: list[Record]) -> list[
     return contacts
 
 
-def _spoilers(seeder: _Seeder, duplicated: Record) -> dict[str, Callable[[Record], None]]:
-    """How each SEEDED_PROBLEMS and SEEDED_MESS entry is applied to its contact."""
+def _spoilers(seeder: _Seeder, customers: dict[str, Record]) -> dict[str, Callable[[Record], None]]:
+    """How each SEEDED_PROBLEMS, SEEDED_MESS and SEEDED_DUPLICATES entry is applied to its
+    contact."""
+    duplicated = customers[DUPLICATED_CUSTOMER]
     local, _, domain = duplicated["email"].partition("@")
+
+    def person_of(customer_id: str, **changes: str) -> Callable[[Record], None]:
+        customer = customers[customer_id]
+
+        def spoil(contact: Record) -> None:
+            contact.update(
+                first_name=customer["given_name"],
+                last_name=customer["family_name"],
+                email=customer["email"],
+                phone=customer["phone"],
+                company=customer["company"],
+                country=_country_name(customer["country_code"]),
+            )
+            contact.update(changes)
+
+        return spoil
+
+    def retyped(email: str) -> str:
+        name, _, at = email.partition("@")
+        return f"{name[:-3]}{name[-2]}{name[-3]}{name[-1]}@{at}"
 
     def brazilian(contact: Record) -> None:
         contact.update(country="Brazil", phone=seeder.phone("BR"))
@@ -385,6 +418,23 @@ def _spoilers(seeder: _Seeder, duplicated: Record) -> dict[str, Callable[[Record
         "C-0013": brazilian,
         "C-0021": lambda c: c.update(phone="12-34 call me"),
         "C-0029": same_person_as_duplicated,
+        "C-0031": person_of("E-10001", email=retyped(customers["E-10001"]["email"])),
+        "C-0033": person_of(
+            "E-10003",
+            first_name=customers["E-10003"]["family_name"],
+            last_name=customers["E-10003"]["given_name"],
+            email=customers["E-10003"]["email"].replace("-", "", 1),
+        ),
+        "C-0035": person_of(
+            "E-10005",
+            phone=customers["E-10005"]["phone"].replace(" ", ""),
+            email="w.roerricht@example.de",
+        ),
+        "C-0037": person_of(
+            "E-10004",
+            first_name="Bob",
+            email=customers["E-10004"]["email"].replace("robert", "bob"),
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from connectors.registry import connector_kind_choices, connector_settings_errors
+from integration_console.matching.spec import MatchSpec, MatchSpecError
 
 from .schema import schema_errors
 from .transforms import alias_shadow_error, alias_value_error, normalise_alias, unknown_transforms
@@ -98,6 +99,16 @@ class DataClass(models.Model):
     name = models.SlugField(max_length=50, unique=True)
     label = models.CharField(max_length=100)
     schema = models.JSONField(default=dict)
+    matching = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "How a record of this class is matched against the target's records before it is "
+            "created: roles, blocking keys, fields with their method and weight, and the "
+            "auto-link and review thresholds. Empty: no matching (a record link is the only "
+            "identity)."
+        ),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -115,6 +126,22 @@ class DataClass(models.Model):
         errors = schema_errors(self.schema)
         if errors:
             raise ValidationError({"schema": errors})
+        if self.matching:
+            try:
+                MatchSpec.from_config(self.matching)
+            except MatchSpecError as exc:
+                raise ValidationError({"matching": str(exc)}) from exc
+
+    @property
+    def match_spec(self) -> MatchSpec | None:
+        """The matching this class asks for, or None. A stored config that no longer parses
+        counts as none: clean() keeps bad ones out, and the engine must not stop on one."""
+        if not self.matching:
+            return None
+        try:
+            return MatchSpec.from_config(self.matching)
+        except MatchSpecError:
+            return None
 
 
 class OwnershipRule(models.Model):

@@ -6,9 +6,9 @@ whatever the size of the target. Each kind of key catches duplicates the others 
 - ``email:<address>`` and ``phone:<E.164>``: the same address or number, however typed.
 - ``name_postcode:<family name>|<postcode>``: the same family at the same address, whatever
   their contact details; a household meets here too (scoring keeps it apart).
-- ``surname_phonetic:<Metaphone of the family name>|<initial of the given name>``, for both
-  ways round (the given name taken as the family name too), so swapped names meet; a given
-  name's initial is also the initial of each formal name it is a nickname of ("Bob" -> b, r).
+- ``surname_phonetic:<Metaphone of the family name>|<start of the given name's Metaphone>``,
+  for both ways round (the given name taken as the family name too), so swapped names meet; a
+  nickname also gives the key of each formal name it is a nickname of ("Bob" -> Robert's).
 - ``birth_date:<YYYY-MM-DD>|<initial>``: the same date of birth and the initial of the given
   name (or of the family name, for swapped names): catches a person who moved, married and
   changed address, phone and e-mail.
@@ -23,6 +23,8 @@ from . import normalise
 from .spec import FIELD_BLOCKING_PREFIX, MatchSpec
 
 MAX_KEY = 200
+# How much of a given name's phonetic key a surname's key takes.
+GIVEN_SOUND = 2
 
 
 def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
@@ -53,8 +55,8 @@ def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
                 sound = normalise.phonetic(surname)
                 if not sound:
                     continue
-                for letter in sorted(_initials(first)):
-                    keys.update(_key(kind, f"{sound}|{letter}"))
+                for given_sound in sorted(_given_sounds(first)):
+                    keys.update(_key(kind, f"{sound}|{given_sound}"))
         elif kind == "birth_date":
             born = normalise.date(role_value("birth_date"))
             if born:
@@ -65,6 +67,18 @@ def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
             payload_field = kind[len(FIELD_BLOCKING_PREFIX) :]
             keys.update(_key(kind, normalise.exact(record.get(payload_field))))
     return frozenset(keys)
+
+
+def _given_sounds(given_name: Any) -> set[str]:
+    """The start of the phonetic key of a given name and of each formal name it is a nickname
+    of: selective enough that a common surname's block stays small in a target of millions
+    ("Smith" with "John" and with "James" are two blocks, not one), tolerant of a misspelt
+    ending. A given name Metaphone cannot read gives its initial."""
+    sounds = set()
+    for form in normalise.given_name_forms(given_name):
+        sound = normalise.phonetic(form)
+        sounds.add(sound[:GIVEN_SOUND] if sound else form[0])
+    return sounds
 
 
 def _initials(given_name: Any) -> set[str]:

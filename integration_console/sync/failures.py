@@ -34,6 +34,8 @@ class RecordFailure(Exception):
     field_errors: dict[str, list[str]] = field(default_factory=dict)
     target_response: Any = None
     existing_target_id: str = ""
+    # For a possible duplicate: the target records it may be, best first (Candidate.to_json).
+    candidates: list[dict] = field(default_factory=list)
     # Every record would fail the same way (credentials refused, target down): stop the run.
     stops_run: bool = False
 

@@ -25,3 +25,15 @@ def start_due_flows() -> None:
 
 def recover_sync_runs() -> None:
     sync_runs_recover()
+
+
+def apply_merge(merge_id: int) -> None:
+    from .services.merges import merge_apply
+
+    merge_apply(merge_id=merge_id)
+
+
+def undo_merge(merge_id: int) -> None:
+    from .services.merges import merge_undo
+
+    merge_undo(merge_id=merge_id)

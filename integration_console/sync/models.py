@@ -288,6 +288,11 @@ class RecordLink(models.Model):
                 name="one_link_per_source_record_and_target",
             ),
         ]
+        indexes = [
+            # Which source record a target record is linked from: matching asks it of a
+            # record's candidates, and a merge re-points the links of the merged-away record.
+            models.Index(fields=["target_system", "target_id"], name="link_by_target"),
+        ]
         ordering = ["-updated_at"]
 
     def __str__(self) -> str:
@@ -303,6 +308,142 @@ class RecordLink(models.Model):
         }
 
 
+class TargetRecord(models.Model):
+    """What the console knows of one record of a target system's resource, for matching: its
+    values as last written by the console or read from the target. Kept up to date from the
+    console's own writes and from reading the target (``refresh_match_index``)."""
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="+")
+    resource = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=200)
+    values = models.JSONField(default=dict)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "resource", "target_id"], name="one_target_record_per_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.resource}/{self.target_id}"
+
+
+class TargetRecordKey(models.Model):
+    """One blocking key of a target record: where matching looks for candidates. A look-up is
+    one index probe per key, whatever the number of records the target holds."""
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="+", db_index=False)
+    resource = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    target_id = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "resource", "key", "target_id"], name="one_key_per_record"
+            ),
+        ]
+        indexes = [
+            # The keys of given records, replaced when a record is written again.
+            models.Index(fields=["system", "resource", "target_id"], name="target_key_by_record"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.target_id}"
+
+
+class DistinctPair(models.Model):
+    """A person said this source record is not that target record ("create anyway"): matching
+    never offers the pair again."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="distinct_pairs")
+    source_id = models.CharField(max_length=200)
+    target_id = models.CharField(max_length=200)
+    reason = models.TextField()
+    decided_by = models.CharField(max_length=150)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "source_id", "target_id"], name="one_distinct_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} is not {self.target_id}"
+
+
+class Merge(models.Model):
+    """A person's merge of a source record with its duplicates in the target: the surviving
+    target record takes the chosen value of each field, the others are archived (or deleted,
+    where the target cannot archive), and the links point at the survivor. Applied step by
+    step, each step idempotent and recorded in ``steps``, so that a merge stopped half-way is
+    resumed, or rolled back by its undo, which walks the same steps back."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        APPLYING = "applying", "Applying"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Stopped half-way"
+        UNDOING = "undoing", "Undoing"
+        UNDONE = "undone", "Undone"
+
+    ACTIVE_STATUSES = (
+        Status.QUEUED,
+        Status.APPLYING,
+        Status.APPLIED,
+        Status.FAILED,
+        Status.UNDOING,
+    )
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="merges")
+    source_id = models.CharField(max_length=200)
+    survivor_id = models.CharField(max_length=200)
+    merged_ids = models.JSONField(default=list, help_text="Target records merged away.")
+    # field -> where its value comes from: "source" (the source record) or a target id
+    choices = models.JSONField(default=dict)
+    values = models.JSONField(default=dict, help_text="What the survivor was sent.")
+    survivor_before = models.JSONField(null=True, blank=True)
+    merged_before = models.JSONField(default=dict, blank=True)
+    removal = models.CharField(max_length=10, blank=True, help_text="archive, delete or none")
+    # Other source records' links that pointed at a merged-away record: [{"source_id", "from"}]
+    repointed = models.JSONField(default=list, blank=True)
+    link_before = models.JSONField(null=True, blank=True)
+    # The hash of the source record's payload when merged: its link carries it, so that the
+    # next run leaves the merged values alone until the source record changes.
+    source_digest = models.CharField(max_length=64, blank=True)
+    steps = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    undo_reason = models.TextField(blank=True)
+    undone_by = models.CharField(max_length=150, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # However many people press "merge" at once, a record has one merge in force.
+            models.UniqueConstraint(
+                fields=["flow", "source_id"],
+                condition=~models.Q(status="undone"),
+                name="one_merge_in_force_per_record",
+            ),
+        ]
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Merge of {self.source_id} into {self.survivor_id}"
+
+    @property
+    def can_be_undone(self) -> bool:
+        return self.status in (self.Status.APPLIED, self.Status.FAILED)
+
+
 class AuditEntry(models.Model):
     """Append-only: one row per attempted action on one record."""
 
@@ -312,6 +453,7 @@ class AuditEntry(models.Model):
         SKIP = "skip", "Skip"
         LINK = "link", "Link"
         MERGE = "merge", "Merge"
+        UNMERGE = "unmerge", "Undo a merge"
         DISMISS = "dismiss", "Dismiss"
 
     class Outcome(models.TextChoices):
@@ -344,6 +486,8 @@ class AuditEntry(models.Model):
     failure_kind = models.CharField(max_length=40, blank=True)
     failure_reason = models.TextField(blank=True)
     field_errors = models.JSONField(default=dict, blank=True)
+    # Why a link was made by matching: the candidate's score, field by field.
+    match = models.JSONField(null=True, blank=True)
     attempt = models.PositiveIntegerField(default=1)
     actor = models.CharField(max_length=150)
     duration_ms = models.PositiveIntegerField(default=0)

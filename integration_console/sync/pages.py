@@ -31,8 +31,10 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from connectors.base import Record
 from connectors.errors import ConnectorError, TransientError
+from integration_console.matching.decide import batch_duplicates
 
 from .failures import FailureKind, RecordFailure
+from .identify import match_records, remember_written
 from .locks import page_locks
 from .models import AuditEntry, RecordLink
 from .pipeline import (
@@ -113,6 +115,7 @@ def _process_together(ctx: FlowContext, records: dict[str, Record], count: Count
     on_their_own = source_ids_needing_attention(flow, ids) | _uncertain_creates(ctx, ids, links)
     corrections = kept_corrections(flow, ids) if ctx.has_corrections else {}
     writes: list[_Write] = []
+    unlinked: dict[str, _Write] = {}
     for source_id, record in records.items():
         if source_id in on_their_own:
             count(process_record(ctx, record))
@@ -131,11 +134,34 @@ def _process_together(ctx: FlowContext, records: dict[str, Record], count: Count
                 outcome.result = Result(Action.SKIP, Outcome.SKIPPED)
             else:
                 writes.append(_Write(record, state, payload, digest))
+                if state.link is None:
+                    unlinked[source_id] = writes[-1]
         if outcome.result is not None:
             count(outcome.result)
+    later = _matched(ctx, unlinked)
+    writes = [w for w in writes if w.state.source_id not in later]
     if writes:
         _send(ctx, writes)
         _book(ctx, writes, count)
+    for record in later.values():
+        count(process_record(ctx, record))
+
+
+def _matched(ctx: FlowContext, unlinked: dict[str, _Write]) -> dict[str, Record]:
+    """The unlinked records that go on their own, after the page: those the target seems to
+    hold already (to be linked, or shown to a person), and those that duplicate an earlier
+    record of the page, which by then is written and in the index. New ones stay in the page.
+    The look-up costs the same few queries for the whole page."""
+    if ctx.matching is None or not unlinked:
+        return {}
+    payloads = {source_id: write.payload for source_id, write in unlinked.items()}
+    decisions = match_records(ctx.matching, ctx.flow, payloads)
+    twins = batch_duplicates(list(payloads.items()), ctx.matching.spec)
+    return {
+        source_id: write.record
+        for source_id, write in unlinked.items()
+        if decisions[source_id].verdict != "new" or source_id in twins
+    }
 
 
 def _uncertain_creates(ctx: FlowContext, ids: list[str], links: dict) -> set[str]:
@@ -402,6 +428,15 @@ def _book_successes(ctx: FlowContext, done: list[_Write]) -> None:
             default_date=now,
         )
     AuditEntry.objects.bulk_create(entries)
+    if ctx.matching is not None:
+        remember_written(
+            ctx.matching,
+            [
+                (w.state.target_id, w.payload)
+                for w in done
+                if w.outcome == Outcome.SUCCEEDED and w.state.target_id
+            ],
+        )
     for write in done:
         write.state.deferred = None
 

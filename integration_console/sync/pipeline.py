@@ -34,6 +34,7 @@ from integration_console.catalog.schema import is_blank, payload_errors
 
 from .contracts import active_contract_fields, check_contract
 from .failures import FailureKind, RecordFailure, describe_field_errors
+from .identify import Matching, linked_elsewhere, match_records, matching_for, remember_written
 from .locks import record_lock
 from .mapping import KeptCorrection, Transformed, target_field, transform_record
 from .models import AuditEntry, Correction, Flow, RecordLink, SyncRun
@@ -135,6 +136,8 @@ class Attempt:
     # Set while the attempt runs outside the database (a page's write in a worker thread):
     # its audit entries are collected here and written with the page's bookkeeping.
     deferred: list[AuditEntry] | None = None
+    # The candidate matching linked the record to, with its score (Candidate.to_json).
+    match: dict[str, Any] | None = None
 
 
 class StagedTarget:
@@ -180,6 +183,8 @@ class FlowContext:
     contract_fields: dict | None = None
     # How many writes to the target a page sends at once (the target system's bound).
     write_concurrency: int = 1
+    # Where an unlinked record is looked for before it is created; None: no matching.
+    matching: Matching | None = None
 
     @property
     def flow(self) -> Flow:
@@ -233,6 +238,7 @@ def load_context(
             system_id=flow.source_system_id, resource=flow.source_resource
         ),
         write_concurrency=target_system.max_concurrent_writes,
+        matching=matching_for(flow),
     )
 
 
@@ -440,6 +446,21 @@ def _identify_and_load(
         state.action = Action.SKIP
         _record_success(ctx, state, digest, Outcome.SKIPPED)
         return Result(state.action, Outcome.SKIPPED)
+    if state.link is None and ctx.matching is not None:
+        match = identify(ctx, state, payload)
+        if match is not None and flow.writes_to_target:
+            linked = Attempt(
+                state.source_id,
+                time.monotonic(),
+                action=Action.LINK,
+                target_id=match["target_id"],
+                match=match,
+            )
+            _record_success(ctx, linked, "", Outcome.SUCCEEDED)
+            state.link = RecordLink.objects.for_record(flow, state.source_id).get()
+            state.action, state.target_id = Action.UPDATE, match["target_id"]
+        elif match is not None:
+            state.action, state.target_id, state.match = Action.LINK, match["target_id"], match
     if not flow.writes_to_target:
         # The whole path but the write: what would be sent, and what would be withheld.
         state.sent = payload
@@ -481,6 +502,67 @@ def _identify_and_load(
     state.target_id = target_id_of(ctx, stored)
     _record_success(ctx, state, digest, Outcome.SUCCEEDED)
     return Result(state.action, Outcome.SUCCEEDED)
+
+
+def identify(ctx: FlowContext, state: Attempt, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Look for an unlinked record in the target before it is created: the one candidate it
+    surely is (its JSON, to link to), None when it is new, or a possible duplicate."""
+    matching = ctx.matching
+    decision = match_records(matching, ctx.flow, {state.source_id: payload})[state.source_id]
+    if decision.verdict == "new":
+        return None
+    target = f"{ctx.flow.target_system}'s {ctx.flow.target_resource}"
+    taken = linked_elsewhere(ctx.flow, [c.target_id for c in decision.candidates])
+    shown = [_candidate_json(ctx, c, taken.get(c.target_id, "")) for c in decision.candidates]
+    best = shown[0]
+    if decision.verdict == "auto_link" and not best["linked_from"]:
+        return best
+    if len(shown) == 1:
+        evidence = _evidence(ctx, best)
+        reason = f"Looks like {best['target_id']} of {target} ({_percent(best)}): {evidence}."
+    else:
+        ranked = ", ".join(f"{c['target_id']} ({_percent(c)})" for c in shown)
+        reason = f"Looks like one of {len(shown)} records of {target}: {ranked}."
+    if best["linked_from"]:
+        reason += (
+            f" {ctx.flow.source_system} record {best['linked_from']} is already linked to "
+            f"{best['target_id']}."
+        )
+    raise RecordFailure(FailureKind.POSSIBLE_DUPLICATE, reason, candidates=shown)
+
+
+def _candidate_json(ctx: FlowContext, candidate: Any, linked_from: str) -> dict[str, Any]:
+    sensitive = ctx.scope.sensitive
+    score = candidate.score.to_json()
+    for compared in score.get("fields", []):
+        if compared.get("field") in sensitive:
+            compared["left"] = MASK if compared.get("left") not in (None, "") else None
+            compared["right"] = MASK if compared.get("right") not in (None, "") else None
+    return {
+        "target_id": candidate.target_id,
+        "values": mask_payload(candidate.values, sensitive),
+        "score": score,
+        "linked_from": linked_from,
+    }
+
+
+def _percent(candidate: dict[str, Any]) -> str:
+    return f"{round(100 * candidate['score']['total'])}%"
+
+
+def _evidence(ctx: FlowContext, candidate: dict[str, Any]) -> str:
+    """The fields that made the match, strongest first: how a score explains itself."""
+    labels = {f["name"]: f.get("label") or f["name"] for f in ctx.schema_fields}
+    counted = [f for f in candidate["score"]["fields"] if f.get("score") is not None]
+    counted.sort(key=lambda f: (-f["score"] * f["weight"], f["field"]))
+    parts = [
+        f"{labels.get(f['field'], f['field']).lower()} "
+        f"{'alike' if f['score'] >= 0.999 else str(round(100 * f['score'])) + '%'}"
+        for f in counted[:4]
+    ]
+    if candidate["score"].get("names_swapped"):
+        parts.append("given and family names swapped")
+    return ", ".join(parts) or "no field to compare"
 
 
 def idempotency_key_for(flow: Flow, source_id: str, digest: str) -> str:
@@ -687,6 +769,13 @@ def _record_success(ctx: FlowContext, state: Attempt, digest: str, outcome: str)
                 payload_hash=digest,
             )
         entry = _write_audit(ctx.scope, state, outcome)
+        if (
+            ctx.matching is not None
+            and outcome == Outcome.SUCCEEDED
+            and state.action in (Action.CREATE, Action.UPDATE)
+            and state.payload is not None
+        ):
+            remember_written(ctx.matching, [(state.target_id, state.payload)])
         if outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED):
             record_synced.send(
                 sender=Flow,
@@ -727,6 +816,7 @@ def _announce_failure(
         field_errors=storable(failure.field_errors),
         target_response=storable(failure.target_response),
         existing_target_id=storable_id(failure.existing_target_id),
+        candidates=storable(failure.candidates),
         stops_run=failure.stops_run,
     )
     entry = _write_audit(
@@ -790,6 +880,7 @@ def audit_entry(
         failure_kind=failure_kind,
         failure_reason=failure_reason,
         field_errors=storable(field_errors or {}),
+        match=storable(state.match) if state.match is not None else None,
         attempt=state.attempt,
         actor=scope.actor,
         duration_ms=int((time.monotonic() - state.started) * 1000),

@@ -32,7 +32,7 @@ def guarded_flow(db, guarded_simulator):
     import httpx
 
     httpx.post(f"{guarded_simulator.base_url}/_control/reset").raise_for_status()
-    return seed_demo_world(simulator_url=guarded_simulator.base_url)
+    return seed_demo_world(simulator_url=guarded_simulator.base_url, matching=False)
 
 
 def test_the_token_from_the_environment_opens_the_system_and_is_stored_nowhere(

@@ -3,6 +3,7 @@
 import httpx
 import pytest
 
+from connectors.simulator.world import SEEDED_DUPLICATES
 from integration_console.sync.models import AuditEntry, RecordLink, SyncRun
 from review_queue.models import ReviewItem
 from tests.factories import creating_one_at_a_time, run_flow
@@ -37,7 +38,39 @@ def erp_customers(simulator) -> list[dict]:
     return response.json()["results"]
 
 
-def test_demo_run_creates_every_good_contact_and_queues_each_bad_one(
+def test_the_shipped_demo_links_a_sure_duplicate_and_asks_about_the_likely_ones(
+    shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run = run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
+
+    assert run.status == SyncRun.Status.SUCCEEDED_WITH_FAILURES
+    assert (
+        run.read_count,
+        run.created_count,
+        run.updated_count,
+        run.skipped_count,
+        run.failed_count,
+    ) == (40, 32, 1, 0, 7)
+    # C-0029 is found before the ERP refuses it (it has the same e-mail in other letter case):
+    # linked to E-10002 and brought up to date.
+    assert RecordLink.objects.get(source_id="C-0029").target_id == "E-10002"
+    assert queue_contents() == (SEEDED_PROBLEMS - {("C-0029", "already_exists", ("email",))}) | {
+        (contact_id, "possible_duplicate", ()) for contact_id in SEEDED_DUPLICATES
+    }
+    candidates = {
+        item.source_id: [c["target_id"] for c in item.candidates]
+        for item in ReviewItem.objects.filter(kind="possible_duplicate")
+    }
+    assert candidates == {
+        "C-0031": ["E-10001"],
+        "C-0033": ["E-10003"],
+        "C-0035": ["E-10005"],
+        "C-0037": ["E-10004"],
+    }
+    assert len(erp_customers(simulator)) == 5 + 32
+
+
+def test_without_matching_the_erp_refuses_a_duplicate_and_the_others_are_created(
     demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
 ):
     run = run_flow(demo_flow, django_capture_on_commit_callbacks)

@@ -13,7 +13,7 @@ from integration_console.catalog.transforms import TransformError, apply_chain
 from ..failures import FailureKind, RecordFailure
 from ..locks import record_lock
 from ..mapping import get_path
-from ..models import AuditEntry, Correction, Flow
+from ..models import AuditEntry, Correction, DistinctPair, Flow
 from ..pipeline import (
     AuditScope,
     FlowContext,
@@ -138,6 +138,23 @@ def record_link_to_target(*, flow: Flow, source_id: str, target_id: str, actor: 
         except ConnectorError as exc:
             raise LinkRefused(f"Could not check {target_id}: {exc.message}") from exc
         link_record(ctx, source_id, target_id)
+
+
+def record_distinct_from(
+    *, flow: Flow, source_id: str, target_ids: list[str], reason: str, actor: str
+) -> None:
+    """Remember that a source record is none of these target records: matching never offers
+    these pairs again, so the record's next attempt creates it (or finds another match).
+    Idempotent: a pair said twice is kept once, with its first reason."""
+    DistinctPair.objects.bulk_create(
+        [
+            DistinctPair(
+                flow=flow, source_id=source_id, target_id=target_id, reason=reason, decided_by=actor
+            )
+            for target_id in target_ids
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def record_link_lost_create(*, flow: Flow, source_id: str, actor: str) -> str | None:

@@ -101,11 +101,13 @@ def test_contacts_are_numbered_in_creation_order(seeded: World) -> None:
     assert ids == [f"C-{n:04d}" for n in range(1, 41)]
 
 
-def test_erp_starts_with_five_valid_customers(seeded: World) -> None:
-    customers = everything(seeded)["erp"]
+def test_erp_starts_with_five_customers_one_with_a_phone_from_before_it_checked_phones(
+    seeded: World,
+) -> None:
+    customers = sorted(everything(seeded)["erp"], key=lambda c: c["id"])
 
-    assert sorted(c["id"] for c in customers) == [f"E-1000{n}" for n in range(1, 6)]
-    assert [validate_customer(c) for c in customers] == [{}] * 5
+    assert [c["id"] for c in customers] == [f"E-1000{n}" for n in range(1, 6)]
+    assert [validate_customer(c) for c in customers] == [{}] * 4 + [{"phone": [INVALID_PHONE]}]
 
 
 def test_seeded_timestamps_lie_in_the_days_before_the_anchor(seeded: World) -> None:

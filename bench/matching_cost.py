@@ -1,0 +1,178 @@
+"""What matching a record costs the engine with 10,000 and with 1,000,000 target records in
+its index, on SQLite and PostgreSQL. Not part of the test suite.
+
+    .venv/bin/python bench/matching_cost.py                    # 10,000 and 1,000,000
+    .venv/bin/python bench/matching_cost.py --sizes 10000,100000 --databases sqlite
+
+For each database and size, a child process on a fresh database fills the match index
+(``TargetRecord`` and ``TargetRecordKey``, as ``refresh_match_index`` or the engine's own writes
+fill it) with generated people (``bench/people.py``: seeded, with known duplicates), then times
+``identify.match_records`` over pages of 100 incoming records, as the engine calls it once a
+page: its three queries and the scoring. Printed: microseconds per record (median of the
+pages) and the ratio against the smallest size in the same run; the target is flat (1.0x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+POSTGRES = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+PAGE = 100
+INCOMING = 2_000
+FILL_BATCH = 5_000
+ROLES = {
+    "email": "email",
+    "phone": "phone",
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "postcode": "postcode",
+    "country": "country_code",
+    "birth_date": "birth_date",
+    "company": "company",
+}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        child(args)
+        return
+    rows = []
+    for database in args.databases:
+        for size in args.sizes:
+            figures = measure(database, size)
+            rows.append((database, size, figures))
+            print(
+                f"  {database:<10} {size:>9,} targets: {figures['us_per_record']:8.0f} µs/record "
+                f"(filled in {figures['fill_s']:.0f} s)",
+                flush=True,
+            )
+    print()
+    print("| database | target records | µs per record (median page) | vs smallest |")
+    print("| --- | ---: | ---: | ---: |")
+    for database in args.databases:
+        mine = [(size, f) for d, size, f in rows if d == database]
+        base = mine[0][1]["us_per_record"]
+        for size, figures in mine:
+            ratio = figures["us_per_record"] / base
+            print(f"| {database} | {size:,} | {figures['us_per_record']:.0f} | {ratio:.2f}x |")
+
+
+def parse_args() -> argparse.Namespace:
+    def numbers(text: str) -> list[int]:
+        return [int(part) for part in text.split(",")]
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=numbers, default=[10_000, 1_000_000])
+    parser.add_argument(
+        "--databases", type=lambda t: t.split(","), default=["sqlite", "postgresql"]
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def measure(database: str, size: int) -> dict:
+    with fresh_database(database) as url:
+        command = [sys.executable, __file__, "--child", "--size", str(size)]
+        done = subprocess.run(
+            command, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True
+        )
+    if done.returncode:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
+        raise SystemExit(f"The measurement ({database}, {size}) failed.")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def fresh_database(database: str) -> Iterator[str]:
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="ic-bench-") as scratch:
+            yield f"sqlite:///{scratch}/bench.sqlite3"
+        return
+    import psycopg
+
+    name = f"ic_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def child(args: argparse.Namespace) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "integration_console.settings"
+    os.environ.setdefault("SECRET_KEY", "bench-only-throwaway-secret-key")
+    os.environ["DEBUG"] = "0"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bench.people import people
+    from integration_console.catalog.models import DataClass, FieldMap, System
+    from integration_console.matching.spec import default_people_spec
+    from integration_console.sync.identify import Matching, _store, match_records
+    from integration_console.sync.models import Flow
+
+    call_command("migrate", verbosity=0)
+    spec = default_people_spec(ROLES)
+    crm = System.objects.create(name="CRM", base_url="http://crm.invalid/api")
+    erp = System.objects.create(name="ERP", base_url="http://erp.invalid/api")
+    people_class = DataClass.objects.create(
+        name="person", label="Person", matching=spec.to_config()
+    )
+    field_map = FieldMap.objects.create(
+        name="people", data_class=people_class, source_system=crm, target_system=erp
+    )
+    flow = Flow.objects.create(
+        name="people",
+        data_class=people_class,
+        source_system=crm,
+        source_resource="people",
+        target_system=erp,
+        target_resource="people",
+        field_map=field_map,
+    )
+    matching = Matching(spec, erp.pk, "people")
+    targets, incoming = people(args.size, INCOMING, seed=1)
+    started = time.perf_counter()
+    from django.utils import timezone
+
+    for start in range(0, len(targets), FILL_BATCH):
+        batch = targets[start : start + FILL_BATCH]
+        _store(matching, {t.record_id: t.payload for t in batch}, timezone.now())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    fill = time.perf_counter() - started
+    timings = []
+    for start in range(0, len(incoming), PAGE):
+        page = {p.record_id: p.payload for p in incoming[start : start + PAGE]}
+        began = time.perf_counter()
+        match_records(matching, flow, page)
+        timings.append((time.perf_counter() - began) / len(page) * 1e6)
+    print(json.dumps({"us_per_record": statistics.median(timings), "fill_s": fill}))
+
+
+if __name__ == "__main__":
+    main()

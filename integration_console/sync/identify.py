@@ -1,0 +1,197 @@
+"""Identify, the pipeline's sixth step for a record without a link: is it already in the target?
+
+Candidates come from the console's index of the target's records (``TargetRecord`` and its
+blocking keys), which the console keeps from its own writes and from reading the target
+(``refresh_match_index``). They are scored field by field by the data class's match spec
+(``integration_console.matching``); a pair a person called distinct is never offered again.
+
+A page of records costs three queries here whatever its size and whatever the number of
+records the target holds: the candidates' keys, their values, and the distinct pairs.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from integration_console.matching.decide import Decision, decide
+from integration_console.matching.keys import blocking_keys
+from integration_console.matching.spec import MatchSpec
+
+from .models import DistinctPair, Flow, RecordLink, TargetRecord, TargetRecordKey
+from .storable import storable, storable_id
+
+# A key shared by more target records than this (a company's info@ address, a common surname's
+# phonetic key) offers only the most recent of them: a look-up stays bounded however large the
+# target grows, and the other keys of a true duplicate still find it.
+CANDIDATES_PER_KEY = 20
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Where a flow's records are matched: its target's resource, with its data class's spec."""
+
+    spec: MatchSpec
+    system_id: int
+    resource: str
+
+
+def matching_for(flow: Flow) -> Matching | None:
+    spec = flow.data_class.match_spec
+    if spec is None:
+        return None
+    return Matching(spec, flow.target_system_id, flow.target_resource)
+
+
+def match_records(
+    matching: Matching, flow: Flow, payloads: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Decision]:
+    """The decision for each record (source id -> its payload as it would be sent)."""
+    keys_of = {
+        source_id: blocking_keys(payload, matching.spec) for source_id, payload in payloads.items()
+    }
+    wanted = set().union(*keys_of.values()) if keys_of else set()
+    targets_of_key: dict[str, list[str]] = {}
+    if wanted:
+        ranked = (
+            TargetRecordKey.objects.filter(
+                system_id=matching.system_id, resource=matching.resource, key__in=wanted
+            )
+            .annotate(rank=Window(RowNumber(), partition_by=[F("key")], order_by=F("id").desc()))
+            .filter(rank__lte=CANDIDATES_PER_KEY)
+            .values_list("key", "target_id")
+        )
+        for key, target_id in ranked:
+            targets_of_key.setdefault(key, []).append(target_id)
+    all_targets = {t for targets in targets_of_key.values() for t in targets}
+    values = (
+        dict(
+            TargetRecord.objects.filter(
+                system_id=matching.system_id, resource=matching.resource, target_id__in=all_targets
+            ).values_list("target_id", "values")
+        )
+        if all_targets
+        else {}
+    )
+    distinct = (
+        set(
+            DistinctPair.objects.filter(flow=flow, source_id__in=list(payloads)).values_list(
+                "source_id", "target_id"
+            )
+        )
+        if all_targets
+        else set()
+    )
+    decisions = {}
+    for source_id, payload in payloads.items():
+        found = {t for key in keys_of[source_id] for t in targets_of_key.get(key, ())}
+        candidates = [
+            (target_id, values[target_id])
+            for target_id in sorted(found)
+            if target_id in values and (source_id, target_id) not in distinct
+        ]
+        decisions[source_id] = decide(payload, candidates, matching.spec)
+    return decisions
+
+
+def linked_elsewhere(flow: Flow, target_ids: Iterable[str]) -> dict[str, str]:
+    """Which of these target records another source record of the flow is linked to: target
+    id -> that source id. Linking a second source record to one of them would have two source
+    records write one target record, so a person decides."""
+    links = RecordLink.objects.filter(
+        data_class_id=flow.data_class_id,
+        source_system_id=flow.source_system_id,
+        target_system_id=flow.target_system_id,
+        target_id__in=list(target_ids),
+    ).values_list("target_id", "source_id")
+    return dict(links)
+
+
+def remember_written(matching: Matching, written: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+    """Keep the index up to date with records the console wrote (target id, values as sent in
+    full): their values replace what was known, and their keys are computed again."""
+    now = timezone.now()
+    rows = {target_id: dict(values) for target_id, values in written if target_id}
+    if not rows:
+        return
+    _store(matching, rows, now)
+
+
+def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
+    TargetRecord.objects.bulk_create(
+        [
+            TargetRecord(
+                system_id=matching.system_id,
+                resource=matching.resource,
+                target_id=target_id,
+                values=values,
+                seen_at=now,
+            )
+            for target_id, values in rows.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["system", "resource", "target_id"],
+        update_fields=["values", "seen_at"],
+    )
+    TargetRecordKey.objects.filter(
+        system_id=matching.system_id, resource=matching.resource, target_id__in=list(rows)
+    ).delete()
+    TargetRecordKey.objects.bulk_create(
+        [
+            TargetRecordKey(
+                system_id=matching.system_id,
+                resource=matching.resource,
+                key=key,
+                target_id=target_id,
+            )
+            for target_id, values in rows.items()
+            for key in blocking_keys(values, matching.spec)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def forget(matching: Matching, target_ids: Iterable[str]) -> None:
+    """Take records out of the index (merged away, archived or deleted in the target)."""
+    ids = list(target_ids)
+    TargetRecordKey.objects.filter(
+        system_id=matching.system_id, resource=matching.resource, target_id__in=ids
+    ).delete()
+    TargetRecord.objects.filter(
+        system_id=matching.system_id, resource=matching.resource, target_id__in=ids
+    ).delete()
+
+
+def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500) -> int:
+    """Read every record of the target's resource into the index (a read-only sync of the
+    target), then drop what the target no longer has. Returns how many records were read."""
+    started = timezone.now()
+    rows: dict[str, dict[str, Any]] = {}
+    read = 0
+    for record in connector.iter_records(matching.resource, page_size=100):
+        target_id = record.get("id") if isinstance(record, dict) else None
+        if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
+            continue
+        rows[storable_id(str(target_id))] = storable(
+            {name: value for name, value in record.items() if name != "id"}
+        )
+        if len(rows) >= batch:
+            read += len(rows)
+            _store(matching, rows, timezone.now())
+            rows = {}
+    if rows:
+        read += len(rows)
+        _store(matching, rows, timezone.now())
+    gone = TargetRecord.objects.filter(
+        system_id=matching.system_id, resource=matching.resource, seen_at__lt=started
+    )
+    TargetRecordKey.objects.filter(
+        system_id=matching.system_id,
+        resource=matching.resource,
+        target_id__in=gone.values("target_id"),
+    ).delete()
+    gone.delete()
+    return read

@@ -1,0 +1,226 @@
+"""Matching in the identify step, over real HTTP against the simulator: a record the target
+already holds is found before it is written, linked when it surely is that record, and shown to
+a person with its candidates when it may be."""
+
+import httpx
+import pytest
+
+from integration_console.matching.spec import default_people_spec
+from integration_console.sync.identify import match_records, matching_for
+from integration_console.sync.models import (
+    AuditEntry,
+    DistinctPair,
+    Flow,
+    RecordLink,
+    TargetRecord,
+    TargetRecordKey,
+)
+from integration_console.sync.services.matching import match_index_refresh
+from review_queue.models import ReviewItem
+from tests.factories import run_flow
+
+pytestmark = pytest.mark.django_db
+
+DEMO_ROLES = {
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "email": "email",
+    "phone": "phone",
+    "country": "country_code",
+    "company": "company",
+}
+
+
+def with_matching(flow: Flow) -> Flow:
+    flow.data_class.matching = default_people_spec(DEMO_ROLES).to_config()
+    flow.data_class.save()
+    return Flow.objects.select_related("data_class").get(pk=flow.pk)
+
+
+@pytest.fixture
+def matching_flow(demo_flow, simulator):
+    flow = with_matching(demo_flow)
+    assert match_index_refresh(flow=flow) == 5  # the ERP's seeded customers
+    return flow
+
+
+def erp_customers(simulator) -> list[dict]:
+    response = httpx.get(f"{simulator.erp_url}/customers", params={"page_size": 200})
+    return response.json()["results"]
+
+
+def erp_customer(simulator, target_id: str) -> dict:
+    return httpx.get(f"{simulator.erp_url}/customers/{target_id}").json()
+
+
+def crm_update(simulator, contact_id: str, **values) -> None:
+    httpx.put(f"{simulator.crm_url}/contacts/{contact_id}", json=values).raise_for_status()
+
+
+def test_a_record_the_target_already_holds_is_linked_before_it_is_written(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    # C-0029 is E-10002 with its e-mail in other letter case: the ERP would refuse a create
+    # with a 409. Matching finds it first, links it and brings it up to date.
+    run = run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    assert RecordLink.objects.get(source_id="C-0029").target_id == "E-10002"
+    assert not ReviewItem.objects.filter(source_id="C-0029").exists()
+    entries = list(AuditEntry.objects.filter(source_id="C-0029").order_by("id"))
+    assert [(e.action, e.outcome, e.target_id) for e in entries] == [
+        ("link", "succeeded", "E-10002"),
+        ("update", "succeeded", "E-10002"),
+    ]
+    assert entries[0].match["target_id"] == "E-10002"
+    by_field = {f["field"]: f["score"] for f in entries[0].match["score"]["fields"]}
+    assert by_field["email"] == 1.0 and by_field["family_name"] == 1.0
+    # The demo's other seeded duplicates wait for a person (their e-mails differ).
+    assert (run.created_count, run.updated_count, run.failed_count) == (32, 1, 7)
+    assert len(erp_customers(simulator)) == 5 + 32
+    assert erp_customer(simulator, "E-10002")["crm_ref"] == "C-0029"
+
+
+def test_a_record_that_may_be_a_duplicate_waits_for_a_person_with_its_candidates(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    customer = erp_customer(simulator, "E-10003")
+    # The same name, but another e-mail address and no phone: maybe the same person.
+    crm_update(
+        simulator,
+        "C-0002",
+        first_name=customer["given_name"],
+        last_name=customer["family_name"],
+        email="someone.else@example.org",
+        phone="",
+        company=customer["company"],
+    )
+    run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    item = ReviewItem.objects.get(source_id="C-0002")
+    assert item.kind == "possible_duplicate"
+    assert [c["target_id"] for c in item.candidates] == ["E-10003"]
+    (candidate,) = item.candidates
+    assert candidate["values"]["family_name"] == customer["family_name"]
+    scores = {f["field"]: f["score"] for f in candidate["score"]["fields"]}
+    assert scores["family_name"] == 1.0 and scores["email"] < 0.9
+    assert item.reason.startswith("Looks like E-10003 of Simulated ERP's customers (")
+    assert not RecordLink.objects.filter(source_id="C-0002").exists()
+    assert "someone.else@example.org" not in {c["email"] for c in erp_customers(simulator)}
+
+
+def test_two_records_of_one_page_that_are_one_person_are_written_once_and_a_person_asked(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    first = httpx.get(f"{simulator.crm_url}/contacts/C-0004").json()
+    crm_update(
+        simulator,
+        "C-0006",
+        first_name=first["first_name"],
+        last_name=first["last_name"],
+        email=first["email"].upper(),
+        phone=first["phone"],
+        company=first["company"],
+        country=first["country"],
+    )
+    run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    # C-0004 was written; C-0006, the same person, waits for a person: two CRM records would
+    # otherwise write one ERP customer.
+    written = RecordLink.objects.get(source_id="C-0004").target_id
+    assert not RecordLink.objects.filter(source_id="C-0006").exists()
+    item = ReviewItem.objects.get(source_id="C-0006")
+    assert item.kind == "possible_duplicate"
+    assert [(c["target_id"], c["linked_from"]) for c in item.candidates] == [(written, "C-0004")]
+    assert "Simulated CRM record C-0004 is already linked to" in item.reason
+    emails = [c["email"] for c in erp_customers(simulator)]
+    assert emails.count(first["email"].strip().lower()) == 1
+
+
+def test_a_pair_a_person_called_distinct_is_not_offered_again(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    customer = erp_customer(simulator, "E-10003")
+    crm_update(
+        simulator,
+        "C-0002",
+        first_name=customer["given_name"],
+        last_name=customer["family_name"],
+        email="someone.else@example.org",
+        phone="",
+    )
+    DistinctPair.objects.create(
+        flow=matching_flow,
+        source_id="C-0002",
+        target_id="E-10003",
+        reason="Namesakes",
+        decided_by="user:olivia",
+    )
+    run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    assert not ReviewItem.objects.filter(source_id="C-0002").exists()
+    assert RecordLink.objects.get(source_id="C-0002").target_id != "E-10003"
+
+
+def test_the_index_follows_the_consoles_own_writes(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    link = RecordLink.objects.get(source_id="C-0001")
+    indexed = TargetRecord.objects.get(target_id=link.target_id)
+    assert indexed.values["crm_ref"] == "C-0001"
+    assert TargetRecordKey.objects.filter(target_id=link.target_id).exists()
+    # 5 seeded customers and 32 created (C-0029 went to E-10002, four wait for a person).
+    assert TargetRecord.objects.count() == 37
+
+
+def test_a_look_up_costs_the_same_queries_whatever_the_target_holds(
+    matching_flow, simulator, django_assert_num_queries
+):
+    matching = matching_for(matching_flow)
+    payloads = {
+        f"S-{n}": {"given_name": "Ada", "family_name": f"Name{n}", "email": f"a{n}@x.org"}
+        for n in range(50)
+    }
+
+    def index(numbers: range) -> None:
+        TargetRecord.objects.bulk_create(
+            TargetRecord(
+                system_id=matching.system_id,
+                resource=matching.resource,
+                target_id=f"T-{n}",
+                values={"given_name": "Ada", "family_name": f"Name{n}", "email": f"a{n}@x.org"},
+            )
+            for n in numbers
+        )
+        TargetRecordKey.objects.bulk_create(
+            TargetRecordKey(
+                system_id=matching.system_id,
+                resource=matching.resource,
+                key=f"email:a{n}@x.org",
+                target_id=f"T-{n}",
+            )
+            for n in numbers
+        )
+
+    index(range(100))
+    with django_assert_num_queries(3):
+        small = match_records(matching, matching_flow, payloads)
+    index(range(100, 5000))
+    with django_assert_num_queries(3):
+        large = match_records(matching, matching_flow, payloads)
+    assert small == large
+    assert large["S-7"].verdict != "new" and large["S-7"].best.target_id == "T-7"
+
+
+def test_records_a_dry_run_would_link_are_shown_as_links_and_nothing_is_written(
+    matching_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    matching_flow.stage = Flow.Stage.DRY_RUN
+    matching_flow.save()
+    run_flow(matching_flow, django_capture_on_commit_callbacks)
+
+    entry = AuditEntry.objects.get(source_id="C-0029")
+    assert (entry.action, entry.outcome, entry.target_id) == ("link", "dry_run", "E-10002")
+    assert not RecordLink.objects.exists()
+    assert len(erp_customers(simulator)) == 5
