@@ -156,3 +156,55 @@ def test_a_merge_stopped_half_way_is_resumed_without_repeating_its_steps(
     merge.refresh_from_db()
     assert merge.status == Merge.Status.APPLIED
     assert erp(simulator, "customers/E-10004").json()["given_name"] == "Bob"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_merges_of_one_record_sent_at_once_give_one_merge(
+    shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    import threading
+
+    from django.db import connection
+
+    from review_queue import services
+    from tests.factories import demo_user
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes writes, so this race needs PostgreSQL (the lane-2 run)")
+    run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
+    item = ReviewItem.objects.get(source_id="C-0037")
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def merge(username: str, given_from: str) -> None:
+        try:
+            start.wait(5)
+            services.review_item_merge(
+                item=item,
+                user=demo_user(username),
+                survivor_id="E-10004",
+                merged_ids=[],
+                choices={"given_name": given_from},
+                expected_version=item.version,
+            )
+            outcomes[username] = "merged"
+        except Exception as exc:  # noqa: BLE001 - the test reads what each thread met
+            outcomes[username] = exc
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=merge, args=("olivia", "source")),
+        threading.Thread(target=merge, args=("ada", "E-10004")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    winners = [name for name, outcome in outcomes.items() if outcome == "merged"]
+    losers = [outcome for outcome in outcomes.values() if outcome != "merged"]
+    assert len(winners) == 1, outcomes
+    assert [type(e) for e in losers] == [services.ItemChanged]
+    (merge_row,) = Merge.objects.all()
+    assert merge_row.requested_by == f"user:{winners[0]}"
