@@ -35,6 +35,7 @@ from .services import (
     ActionNotAllowed,
     review_item_assign,
     review_item_dismiss,
+    review_item_link_best,
     review_item_retry,
 )
 
@@ -473,6 +474,10 @@ class _Execution:
             review_item_dismiss(item=item, user=user, reason=bulk.parameters.get("reason", ""))
         elif bulk.action == BulkAction.Action.ASSIGN:
             review_item_assign(item=item, user=user, assignee=self._assignee())
+        elif bulk.action == BulkAction.Action.LINK_BEST:
+            review_item_link_best(
+                item=item, user=user, min_score=float(bulk.parameters.get("min_score", 1.0))
+            )
         else:
             raise ActionNotAllowed(f"Unknown bulk action {bulk.action!r}.")
 

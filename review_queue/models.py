@@ -360,6 +360,7 @@ class BulkAction(models.Model):
         RETRY = "retry", "Retry"
         DISMISS = "dismiss", "Dismiss"
         ASSIGN = "assign", "Assign"
+        LINK_BEST = "link_best", "Link to the best candidate"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -424,6 +424,27 @@ def review_item_link(
     return item
 
 
+def review_item_link_best(*, item: ReviewItem, user: AbstractBaseUser, min_score: float) -> None:
+    """Link a possible duplicate to its best candidate when that scores ``min_score`` or more
+    and no other record of the source is linked to it (a bulk link of high-score pairs, after
+    a person looked at each in the preview). ActionNotAllowed, with the reason, otherwise."""
+    candidates = [c for c in item.candidates if isinstance(c, dict)]
+    if item.kind != FailureKind.POSSIBLE_DUPLICATE or not candidates:
+        raise ActionNotAllowed("Not a possible duplicate with candidates.")
+    best = candidates[0]
+    score = float((best.get("score") or {}).get("total") or 0)
+    if score < min_score:
+        raise ActionNotAllowed(
+            f"Its best candidate scores {score:.0%}, below {min_score:.0%}: left for a person."
+        )
+    if best.get("linked_from"):
+        raise ActionNotAllowed(
+            f"{best['target_id']} is linked to {best['linked_from']} already: merge them one "
+            "by one."
+        )
+    review_item_link(item=item, user=user, target_id=str(best["target_id"]))
+
+
 def review_item_create_anyway(
     *,
     item: ReviewItem,

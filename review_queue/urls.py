@@ -1,6 +1,13 @@
 from django.urls import path
 
-from . import export_views, group_views, merge_views, saved_view_views, views
+from . import (
+    duplicate_views,
+    export_views,
+    group_views,
+    merge_views,
+    saved_view_views,
+    views,
+)
 
 app_name = "review_queue"
 urlpatterns = [
@@ -14,6 +21,8 @@ urlpatterns = [
     path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
     path("views/", saved_view_views.saved_view_create, name="saved_view_create"),
     path("views/<int:pk>/delete/", saved_view_views.saved_view_delete, name="saved_view_delete"),
+    path("duplicates/", duplicate_views.duplicate_pairs_page, name="duplicate_pairs"),
+    path("duplicates/link/", duplicate_views.duplicate_pairs_link, name="duplicate_pairs_link"),
     path("groups/", group_views.group_list, name="group_list"),
     path("groups/<slug:fingerprint>/", group_views.group_detail, name="group_detail"),
     path("groups/<slug:fingerprint>/retry/", group_views.group_retry, name="group_retry"),

@@ -1,12 +1,14 @@
 """A possible duplicate on its item page: the record beside its candidates, and the actions a
 person takes on it (link to one, create anyway), over real HTTP against the simulator."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from integration_console.sync.models import DistinctPair, Merge, RecordLink
 from review_queue import services
-from review_queue.models import ReviewItem, ReviewItemEvent
+from review_queue.models import BulkAction, ReviewItem, ReviewItemEvent
 from tests.factories import demo_user, run_flow
 from tests.sync.test_matching import crm_update, erp_customer, erp_customers, with_matching
 
@@ -216,3 +218,57 @@ def test_two_operators_merging_one_record_get_one_merge_and_the_second_is_told(
 
     assert Merge.objects.count() == 1
     assert "changed since you opened it" in response.content.decode()
+
+
+def test_high_score_pairs_are_previewed_then_linked_in_one_bulk_action(
+    client, shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
+    client.force_login(demo_user("olivia"))
+    scores = {
+        item.source_id: item.candidates[0]["score"]["total"]
+        for item in ReviewItem.objects.filter(kind="possible_duplicate")
+    }
+    cut = sorted(scores.values())[1]  # leaves the lowest-scoring pair out
+    above = {source_id for source_id, score in scores.items() if score >= cut}
+    page = client.get(
+        reverse("review_queue:duplicate_pairs"), {"min_score": int(cut * 100)}
+    ).content.decode()
+    listed = {
+        ReviewItem.objects.get(pk=pk).source_id
+        for pk in re.findall(r'name="items" value="(\d+)"', page)
+    }
+    assert listed == {s for s, score in scores.items() if score >= int(cut * 100) / 100}
+    assert above <= listed
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("review_queue:duplicate_pairs_link"),
+            {
+                "min_score": int(cut * 100),
+                "items": [i.pk for i in ReviewItem.objects.filter(source_id__in=listed)],
+            },
+        )
+    job = BulkAction.objects.get()
+    assert response.url == reverse("review_queue:bulk_action_detail", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.action, job.status, job.succeeded) == ("link_best", "succeeded", len(listed))
+    links = dict(
+        RecordLink.objects.filter(source_id__in=listed).values_list("source_id", "target_id")
+    )
+    expected = {
+        item.source_id: item.candidates[0]["target_id"]
+        for item in ReviewItem.objects.filter(source_id__in=listed)
+    }
+    assert links == expected
+    left = set(scores) - listed
+    assert ReviewItem.objects.filter(source_id__in=left, status="open").count() == len(left)
+
+
+def test_a_pair_below_the_score_is_refused_by_the_bulk_link_with_its_reason(
+    shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
+    item = ReviewItem.objects.get(source_id="C-0037")
+    with pytest.raises(services.ActionNotAllowed, match="below 99%: left for a person"):
+        services.review_item_link_best(item=item, user=demo_user("olivia"), min_score=0.99)
