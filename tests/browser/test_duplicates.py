@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def queued_world(shipped_demo_flow, settings, django_capture_on_commit_callbacks):
+def queued_world(shipped_demo_flow, settings, django_capture_on_commit_callbacks, job_runner):
     # The first run executes here, so the operator starts from the seeded queue with its four
     # possible duplicates (C-0031, C-0033, C-0035, C-0037).
     redis_url = settings.REDIS_URL
