@@ -4,13 +4,17 @@ Every query is bounded so that none grows with the size of the queue's history: 
 what needs attention read the active items only (partial indexes on the active statuses), and
 the trends read the last WINDOW_DAYS days of one indexed timestamp (``first_seen`` for items
 opened, ``closed_at`` for items closed). The indexes are review_queue's, migration 0007.
+
+Bounded is not cheap at a million items: the queue's figures (queue_figures) read a few hundred
+thousand index entries, over 100 ms on PostgreSQL. The page reads them from a snapshot counted
+at most a minute before (OverviewSnapshot; integration_console/ops/services.py).
 """
 
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Self
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -23,6 +27,8 @@ from integration_console.sync.failures import FailureKind
 from integration_console.sync.models import Flow
 from integration_console.sync.selectors import recent_runs
 from review_queue.models import ReviewItem
+
+from .models import OverviewSnapshot
 
 WINDOW_DAYS = 30
 
@@ -97,19 +103,112 @@ class ResolveTimes:
         return sum(self.resolved)
 
 
-def ops_overview(*, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the overview shows, in a fixed number of queries whatever the table sizes:
-    the flows, the recent runs, one pass over the active items, two bounded ranges of the
-    items opened and closed per day, and one of the times to resolve."""
+@dataclass(frozen=True)
+class QueueFigures:
+    """The review queue's figures on the overview, as counted at ``counted_at``."""
+
+    FORMAT = 1  # of to_json(): a snapshot in another format is counted again, not read
+
+    backlog: Backlog
+    daily: DailyFlow
+    resolve_times: ResolveTimes
+    counted_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        backlog, daily, resolve = self.backlog, self.daily, self.resolve_times
+        return {
+            "format": self.FORMAT,
+            "backlog": {
+                "buckets": backlog.buckets,
+                "kinds": backlog.kinds,
+                "counts": backlog.counts,
+                "per_flow": {str(flow_id): count for flow_id, count in backlog.per_flow.items()},
+            },
+            "daily": {
+                "days": [day.isoformat() for day in daily.days],
+                "kinds": daily.kinds,
+                "opened": daily.opened,
+                "closed": daily.closed,
+            },
+            "resolve_times": {
+                "days": [day.isoformat() for day in resolve.days],
+                "medians": [_seconds(median) for median in resolve.medians],
+                "resolved": resolve.resolved,
+                "overall": _seconds(resolve.overall),
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, counted_at: datetime) -> Self:
+        """Raises ValueError for data of another format (or none)."""
+        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
+            raise ValueError("Not overview figures of this format.")
+        backlog, daily, resolve = data["backlog"], data["daily"], data["resolve_times"]
+        return cls(
+            backlog=Backlog(
+                buckets=backlog["buckets"],
+                kinds=backlog["kinds"],
+                counts=backlog["counts"],
+                per_flow={int(flow_id): count for flow_id, count in backlog["per_flow"].items()},
+            ),
+            daily=DailyFlow(
+                days=[date.fromisoformat(day) for day in daily["days"]],
+                kinds=daily["kinds"],
+                opened=daily["opened"],
+                closed=daily["closed"],
+            ),
+            resolve_times=ResolveTimes(
+                days=[date.fromisoformat(day) for day in resolve["days"]],
+                medians=[_duration(seconds) for seconds in resolve["medians"]],
+                resolved=resolve["resolved"],
+                overall=_duration(resolve["overall"]),
+            ),
+            counted_at=counted_at,
+        )
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
+
+
+def _duration(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def queue_figures(*, now: datetime) -> QueueFigures:
+    """Count the queue's figures now, in four queries whatever the table's size: one pass over
+    the active items, two bounded ranges of the items opened and closed per day, and one of
+    the times to resolve."""
+    return QueueFigures(
+        backlog=backlog_by_kind_and_age(now=now),
+        daily=items_opened_and_closed_per_day(now=now),
+        resolve_times=time_to_resolve_per_day(now=now),
+        counted_at=now,
+    )
+
+
+def overview_snapshot(*, time_zone: str) -> OverviewSnapshot | None:
+    """The queue's figures as last counted for ``time_zone``, if they ever were (one query)."""
+    return OverviewSnapshot.objects.filter(time_zone=time_zone).first()
+
+
+def ops_overview(
+    *, now: datetime | None = None, figures: QueueFigures | None = None
+) -> dict[str, Any]:
+    """Everything the overview shows: the flows and the recent runs as they are now, and the
+    queue's ``figures`` (counted here when not given; see queue_figures). Two queries more
+    than the figures, whatever the table sizes."""
     now = now or timezone.now()
-    backlog = backlog_by_kind_and_age(now=now)
+    figures = figures or queue_figures(now=now)
     return {
-        "flows": flow_overview(backlog),
+        "flows": flow_overview(figures.backlog),
         "runs": recent_runs(),
-        "failures": failures_needing_attention(backlog),
-        "backlog": backlog,
-        "daily": items_opened_and_closed_per_day(now=now),
-        "resolve_times": time_to_resolve_per_day(now=now),
+        "failures": failures_needing_attention(figures.backlog),
+        "backlog": figures.backlog,
+        "daily": figures.daily,
+        "resolve_times": figures.resolve_times,
+        "counted_at": figures.counted_at,
+        "counted_ago": max(0, int((now - figures.counted_at).total_seconds())),
         "in_process_jobs": jobs_run_in_process(),
         "window_days": WINDOW_DAYS,
     }

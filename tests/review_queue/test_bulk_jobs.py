@@ -135,6 +135,32 @@ def test_a_retry_the_flows_stage_forbids_is_refused_with_the_stage_as_reason(sta
 def test_an_unexpected_error_on_one_item_is_counted_and_the_others_still_get_the_action(
     start, items, monkeypatch
 ):
+    dismissal = bulk._Together._dismissal
+
+    def broken_for_one(together, item):
+        if item.pk == items[2].pk:
+            raise RuntimeError("a bug")
+        return dismissal(together, item)
+
+    monkeypatch.setattr(bulk._Together, "_dismissal", broken_for_one)
+
+    bulk_action = start(item_ids=[item.pk for item in items])
+
+    assert counts(bulk_action) == ("succeeded_with_failures", 5, 5, 4, 0, 1)
+    assert bulk_action.refusals[0] == {
+        "item_id": items[2].pk,
+        "source_id": items[2].source_id,
+        "reason": "Failed unexpectedly: a bug",
+    }
+    assert statuses(items) == ["dismissed"] * 2 + ["open"] + ["dismissed"] * 2
+    assert ReviewItemEvent.objects.filter(action="dismissed").count() == 4
+
+
+def test_done_item_by_item_an_unexpected_error_on_one_item_is_counted_the_same_way(
+    start, items, monkeypatch
+):
+    # Item by item: retries, and the batches that could not be written together.
+    monkeypatch.setattr(bulk._Together, "apply", lambda together, ids: 1 / 0)
     dismiss = bulk.review_item_dismiss
 
     def broken_for_one(*, item, **kwargs):
@@ -148,6 +174,7 @@ def test_an_unexpected_error_on_one_item_is_counted_and_the_others_still_get_the
 
     assert counts(bulk_action) == ("succeeded_with_failures", 5, 5, 4, 0, 1)
     assert bulk_action.refusals[0]["reason"] == "Failed unexpectedly: a bug"
+    assert statuses(items) == ["dismissed"] * 2 + ["open"] + ["dismissed"] * 2
 
 
 def test_all_matching_acts_on_the_lists_filters_for_the_person_who_asked(start, flow, operator):
@@ -204,16 +231,16 @@ def test_long_actions_go_on_in_further_jobs(start, items, small_batches, monkeyp
 def test_cancelling_stops_the_job_before_its_next_batch(
     start, items, small_batches, monkeypatch, operator
 ):
-    dismiss = bulk.review_item_dismiss
+    dismissal = bulk._Together._dismissal
 
-    def dismiss_then_cancel(*, item, user, reason):
+    def dismiss_then_cancel(together, item):
         # The operator presses Cancel while the first batch is under way.
         action = BulkAction.objects.get()
         if action.status == BulkAction.Status.RUNNING:
-            bulk_action_cancel(bulk_action=action, user=user)
-        return dismiss(item=item, user=user, reason=reason)
+            bulk_action_cancel(bulk_action=action, user=operator)
+        return dismissal(together, item)
 
-    monkeypatch.setattr(bulk, "review_item_dismiss", dismiss_then_cancel)
+    monkeypatch.setattr(bulk._Together, "_dismissal", dismiss_then_cancel)
 
     bulk_action = start(item_ids=[item.pk for item in items])
 

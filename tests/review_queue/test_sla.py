@@ -14,7 +14,7 @@ from integration_console import roles
 from integration_console.sync.failures import FailureKind, RecordFailure
 from review_queue import sla
 from review_queue.models import ReviewItem, ReviewItemEvent, ReviewSla
-from review_queue.services import review_item_record_failure
+from review_queue.services import review_item_record_failure, review_item_reopen
 from review_queue.sla import (
     review_items_past_sla,
     review_items_to_escalate,
@@ -380,6 +380,64 @@ def test_the_cron_job_escalates_and_says_how_much(flow, mailoutbox):
     item_due_in(flow, -HOUR)
 
     assert escalate_past_sla() == {"mailed": 1, "items": 2}
+
+
+# --- reopening --------------------------------------------------------------------------------
+
+
+def breached_then_dismissed(flow, *, first_seen_ago: timedelta) -> ReviewItem:
+    """An item first seen ``first_seen_ago``, past its SLA, escalated, then dismissed: as
+    review_sla_escalate and review_item_dismiss leave it."""
+    item = ReviewItemFactory(flow=flow)
+    first_seen = timezone.now() - first_seen_ago
+    ReviewItem.objects.filter(pk=item.pk).update(
+        first_seen=first_seen,
+        sla_due_at=first_seen + HOUR,
+        escalated_at=first_seen + 2 * HOUR,
+        status=ReviewItem.Status.DISMISSED,
+        closed_at=timezone.now(),
+        resolution="Test contact",
+    )
+    item.refresh_from_db()
+    return item
+
+
+def test_a_reopened_item_gets_the_due_time_of_the_rules_of_today(flow):
+    rule = ReviewSla.objects.create(flow=flow, within=HOUR)
+    item = breached_then_dismissed(flow, first_seen_ago=3 * HOUR)
+    # While the item was closed the rule gave more time; applying it left closed items alone.
+    ReviewSla.objects.filter(pk=rule.pk).update(within=8 * HOUR)
+    review_sla_apply(flow_id=flow.pk)
+
+    reopened = review_item_reopen(
+        item=item, user=UserFactory(role=roles.OPERATOR), reason="Not a test contact"
+    )
+
+    reopened.refresh_from_db()
+    assert reopened.status == ReviewItem.Status.OPEN
+    assert reopened.sla_due_at == reopened.first_seen + 8 * HOUR
+    assert reopened.escalated_at is None
+    assert not reopened.is_past_sla
+
+
+def test_a_reopened_item_past_its_sla_is_escalated_again(flow, mailoutbox):
+    ReviewSla.objects.create(flow=flow, within=HOUR, escalate_to="owner@example.com")
+    item = breached_then_dismissed(flow, first_seen_ago=3 * HOUR)
+
+    review_item_reopen(item=item, user=UserFactory(role=roles.OPERATOR), reason="Not a test")
+
+    assert [found.pk for found in review_items_to_escalate(now=timezone.now())] == [item.pk]
+    assert review_sla_escalate().items == 1
+    assert len(mailoutbox) == 1
+
+
+def test_a_reopened_item_no_rule_covers_any_more_has_no_due_time(flow):
+    item = breached_then_dismissed(flow, first_seen_ago=3 * HOUR)  # its rule was deleted since
+
+    reopened = review_item_reopen(item=item, user=UserFactory(role=roles.OPERATOR), reason="x")
+
+    reopened.refresh_from_db()
+    assert (reopened.sla_due_at, reopened.escalated_at) == (None, None)
 
 
 # --- the admin ------------------------------------------------------------------------------
