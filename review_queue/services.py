@@ -546,6 +546,12 @@ def review_item_reopen_after_undo(*, flow: Flow, source_id: str, reason: str, ac
     item.status = ReviewItem.Status.OPEN
     item.closed_at = None
     item.resolution = ""
+    # Its SLA as for any reopened item (review_item_reopen): today's rules, from its first
+    # failure, and a breach escalated again.
+    item.sla_due_at = review_sla_due_at(
+        flow_id=item.flow_id, kind=item.kind, opened_at=item.first_seen
+    )
+    item.escalated_at = None
     item.version += 1
     item.save()
     ReviewItemEvent.objects.create(

@@ -109,4 +109,4 @@ def test_the_cron_process_starts_with_the_recovery_due_flows_bulk_and_retention_
             process.kill()
             process.wait(10)
         process.stdout.close()
-    assert "Starting cron scheduler with 5 jobs" in "".join(seen), seen
+    assert "Starting cron scheduler with 6 jobs" in "".join(seen), seen
