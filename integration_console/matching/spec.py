@@ -42,7 +42,7 @@ BLOCKING_ROLES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "birth_date": ("birth_date", "given_name"),
     }
 )
-CONFIG_KEYS = ("roles", "blocking", "fields", "auto_link", "review")
+CONFIG_KEYS = ("roles", "blocking", "fields", "auto_link", "review", "ask_target")
 
 # Tuned with bench/duplicate_matching.py (10,000 targets, 5,000 incoming, seeds 1 and 2; checked
 # at 100,000 targets). The person rules of scoring, not these numbers alone, keep households and
@@ -93,6 +93,10 @@ class MatchSpec:
     fields: tuple[FieldComparison, ...]
     auto_link: float = DEFAULT_AUTO_LINK
     review: float = DEFAULT_REVIEW
+    # Ask the target itself (its connector's find(), by e-mail) for a record the index holds no
+    # candidate of: for targets that others write to between two readings of the index. Costs
+    # a look-up in the target for every new record.
+    ask_target: bool = False
     # Payload field -> role, the other way round: filled in from ``roles``.
     role_of: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -108,6 +112,10 @@ class MatchSpec:
             raise MatchSpecError(problems)
         object.__setattr__(self, "auto_link", float(self.auto_link))
         object.__setattr__(self, "review", float(self.review))
+        if not isinstance(self.ask_target, bool):
+            raise MatchSpecError(
+                [f"ask_target: must be true or false, not {_kind(self.ask_target)}"]
+            )
         object.__setattr__(
             self, "role_of", MappingProxyType({f: role for role, f in self.roles.items()})
         )
@@ -120,6 +128,7 @@ class MatchSpec:
                 self.fields,
                 self.auto_link,
                 self.review,
+                self.ask_target,
             )
         )
 
@@ -171,7 +180,7 @@ class MatchSpec:
         else:
             fields = raw_fields  # reported below, by the shared checks
         kwargs = {}
-        for key in ("auto_link", "review"):
+        for key in ("auto_link", "review", "ask_target"):
             if key in config:
                 kwargs[key] = config[key]
         try:
@@ -191,6 +200,7 @@ class MatchSpec:
             "fields": [comparison.to_config() for comparison in self.fields],
             "auto_link": self.auto_link,
             "review": self.review,
+            **({"ask_target": True} if self.ask_target else {}),
         }
 
 

@@ -9,7 +9,7 @@ A page of records costs three queries here whatever its size and whatever the nu
 records the target holds: the candidates' keys, their values, and the distinct pairs.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +47,16 @@ def matching_for(flow: Flow) -> Matching | None:
 
 
 def match_records(
-    matching: Matching, flow: Flow, payloads: Mapping[str, Mapping[str, Any]]
+    matching: Matching,
+    flow: Flow,
+    payloads: Mapping[str, Mapping[str, Any]],
+    *,
+    ask: Callable[[Mapping[str, Any]], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Decision]:
-    """The decision for each record (source id -> its payload as it would be sent)."""
+    """The decision for each record (source id -> its payload as it would be sent). With
+    ``ask`` (the target's own look-up: a payload -> the target's records that share its
+    e-mail), a record the index offers no candidate for is looked for in the target too, and
+    what the target answers goes into the index."""
     keys_of = {
         source_id: blocking_keys(payload, matching.spec) for source_id, payload in payloads.items()
     }
@@ -88,6 +95,10 @@ def match_records(
     decisions = {}
     for source_id, payload in payloads.items():
         found = {t for key in keys_of[source_id] for t in targets_of_key.get(key, ())}
+        if not found and ask is not None:
+            answered = _asked(matching, ask(payload))
+            values.update(answered)
+            found = set(answered)
         candidates = [
             (target_id, values[target_id])
             for target_id in sorted(found)
@@ -95,6 +106,21 @@ def match_records(
         ]
         decisions[source_id] = decide(payload, candidates, matching.spec)
     return decisions
+
+
+def _asked(matching: Matching, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The target's answer to a look-up, by target id, kept in the index."""
+    rows = {}
+    for record in records or ():
+        target_id = record.get("id") if isinstance(record, dict) else None
+        if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
+            continue
+        rows[storable_id(str(target_id))] = storable(
+            {name: value for name, value in record.items() if name != "id"}
+        )
+    if rows:
+        _store(matching, rows, timezone.now())
+    return rows
 
 
 def linked_elsewhere(flow: Flow, target_ids: Iterable[str]) -> dict[str, str]:

@@ -157,10 +157,13 @@ def _matched(ctx: FlowContext, unlinked: dict[str, _Write]) -> dict[str, Record]
     payloads = {source_id: write.payload for source_id, write in unlinked.items()}
     decisions = match_records(ctx.matching, ctx.flow, payloads)
     twins = batch_duplicates(list(payloads.items()), ctx.matching.spec)
+    # A target asked for what the index does not know is asked record by record, with the
+    # retries of a single record's path.
+    ask = ctx.matching.spec.ask_target and ctx.target.capabilities.search_by_keys
     return {
         source_id: write.record
         for source_id, write in unlinked.items()
-        if decisions[source_id].verdict != "new" or source_id in twins
+        if decisions[source_id].verdict != "new" or source_id in twins or ask
     }
 
 

@@ -508,7 +508,19 @@ def identify(ctx: FlowContext, state: Attempt, payload: dict[str, Any]) -> dict[
     """Look for an unlinked record in the target before it is created: the one candidate it
     surely is (its JSON, to link to), None when it is new, or a possible duplicate."""
     matching = ctx.matching
-    decision = match_records(matching, ctx.flow, {state.source_id: payload})[state.source_id]
+    ask = None
+    email = matching.spec.field_of("email")
+    if matching.spec.ask_target and email and ctx.target.capabilities.search_by_keys:
+
+        def ask(record: dict[str, Any]) -> list[dict[str, Any]]:
+            if is_blank(record.get(email)):
+                return []
+            resource = ctx.flow.target_resource
+            found = load(ctx, state, lambda: ctx.target.find(resource, {email: record[email]}))
+            return found if isinstance(found, list) else []
+
+    decisions = match_records(matching, ctx.flow, {state.source_id: payload}, ask=ask)
+    decision = decisions[state.source_id]
     if decision.verdict == "new":
         return None
     target = f"{ctx.flow.target_system}'s {ctx.flow.target_resource}"

@@ -177,3 +177,13 @@ def test_equal_specs_hash_alike():
     assert hash(default_people_spec(ROLES)) == hash(
         MatchSpec.from_config(default_people_spec(ROLES).to_config())
     )
+
+
+def test_asking_the_target_is_off_unless_said_and_must_be_true_or_false():
+    config = default_people_spec().to_config()
+    assert "ask_target" not in config
+    asked = MatchSpec.from_config({**config, "ask_target": True})
+    assert asked.ask_target is True
+    assert MatchSpec.from_config(asked.to_config()) == asked
+    with pytest.raises(MatchSpecError, match="ask_target: must be true or false"):
+        MatchSpec.from_config({**config, "ask_target": "yes"})

@@ -224,3 +224,51 @@ def test_records_a_dry_run_would_link_are_shown_as_links_and_nothing_is_written(
     assert (entry.action, entry.outcome, entry.target_id) == ("link", "dry_run", "E-10002")
     assert not RecordLink.objects.exists()
     assert len(erp_customers(simulator)) == 5
+
+
+def test_a_target_asked_finds_a_record_others_created_since_the_index_was_read(
+    shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    # Someone creates C-0001's person in the ERP by hand, after the index was read.
+    contact = httpx.get(f"{simulator.crm_url}/contacts/C-0001").json()
+    made_by_hand = httpx.post(
+        f"{simulator.erp_url}/customers",
+        json={
+            "given_name": contact["first_name"].strip(),
+            "family_name": contact["last_name"].strip(),
+            "email": contact["email"].strip().lower(),
+            "phone": contact["phone"],
+            "country_code": "DE",
+        },
+    ).json()["id"]
+    erp = shipped_demo_flow.target_system
+    erp.settings = {**erp.settings, "search": {"email": "email"}}
+    erp.save()
+    data_class = shipped_demo_flow.data_class
+    data_class.matching = {**data_class.matching, "ask_target": True}
+    data_class.save()
+
+    run_flow(Flow.objects.get(pk=shipped_demo_flow.pk), django_capture_on_commit_callbacks)
+
+    assert RecordLink.objects.get(source_id="C-0001").target_id == made_by_hand
+    assert not ReviewItem.objects.filter(source_id="C-0001").exists()
+    assert TargetRecord.objects.filter(target_id=made_by_hand).exists()
+
+
+def test_without_asking_the_target_the_index_alone_misses_it_and_the_erp_refuses(
+    shipped_demo_flow, simulator, in_process_jobs, django_capture_on_commit_callbacks
+):
+    contact = httpx.get(f"{simulator.crm_url}/contacts/C-0001").json()
+    httpx.post(
+        f"{simulator.erp_url}/customers",
+        json={
+            "given_name": contact["first_name"].strip(),
+            "family_name": contact["last_name"].strip(),
+            "email": contact["email"].strip().lower(),
+            "country_code": "DE",
+        },
+    ).raise_for_status()
+
+    run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
+
+    assert ReviewItem.objects.get(source_id="C-0001").kind == "already_exists"
