@@ -1,7 +1,7 @@
 """RQ cron configuration for the whole console: `manage.py rqcron integration_console.cron`
 runs it as its own process. Every job is safe to run twice (a second cron process does).
 
-- Every minute: resume the runs (their chunks) and the bulk actions whose worker died or whose
+- Every minute: resume the runs (their chunks), the merges and the bulk actions whose worker died or whose
   job was lost, then start the flows whose schedule is due. The schedules live on the Flow
   rows, so changing one needs no restart.
 - Every two minutes: count the overview's figures again (about a quarter of a second at a

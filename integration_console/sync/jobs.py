@@ -24,7 +24,12 @@ def start_due_flows() -> None:
 
 
 def recover_sync_runs() -> None:
+    """The cron's every-minute recovery of the sync's own work: runs (their chunks) and
+    merges whose job was lost."""
+    from .services.merges import merges_recover
+
     sync_runs_recover()
+    merges_recover()
 
 
 def apply_merge(merge_id: int) -> None:

@@ -424,6 +424,8 @@ class Merge(models.Model):
     undo_reason = models.TextField(blank=True)
     undone_by = models.CharField(max_length=150, blank=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+    # Moves with every step: a merge under way that has not moved for a while lost its job.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [

@@ -208,3 +208,32 @@ def test_two_merges_of_one_record_sent_at_once_give_one_merge(
     assert [type(e) for e in losers] == [services.ItemChanged]
     (merge_row,) = Merge.objects.all()
     assert merge_row.requested_by == f"user:{winners[0]}"
+
+
+def test_a_merge_whose_job_was_lost_is_taken_up_again_by_the_recovery(
+    bob, shipped_demo_flow, simulator, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integration_console.sync.services.merges import merges_recover
+
+    item, second = bob
+    with django_capture_on_commit_callbacks(execute=False):  # the job is lost
+        merge = merge_request(
+            flow=shipped_demo_flow,
+            source_id="C-0037",
+            survivor_id="E-10004",
+            merged_ids=[],
+            choices={"given_name": "source"},
+            actor="user:olivia",
+        )
+    assert merges_recover() == []  # not stalled yet
+    Merge.objects.filter(pk=merge.pk).update(updated_at=timezone.now() - timedelta(minutes=11))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert merges_recover() == [merge.pk]
+    merge.refresh_from_db()
+    assert merge.status == Merge.Status.APPLIED
+    assert erp(simulator, "customers/E-10004").json()["given_name"] == "Bob"

@@ -9,6 +9,7 @@ next begins, so that a job that dies half-way is resumed where it stopped, or ro
 """
 
 import logging
+from datetime import timedelta
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,9 @@ from ..storable import storable
 from .runs import flow_context
 
 logger = logging.getLogger(__name__)
+
+# A merge's job takes seconds: one that has not moved for this long lost its job.
+STALLED_AFTER = timedelta(minutes=10)
 
 SOURCE = "source"
 RULES = {
@@ -178,6 +182,23 @@ def merge_resume(*, merge: Merge) -> Merge:
         raise MergeRefused("Only a merge that stopped half-way can be resumed.")
     enqueue_job("integration_console.sync.jobs.apply_merge", merge.pk)
     return merge
+
+
+def merges_recover(*, now=None) -> list[int]:
+    """Queue again the merges (and undos) under way that have not moved for STALLED_AFTER:
+    their job was lost or its worker died. Their steps are idempotent and recorded, so the job
+    goes on from the first step not done. Returns their ids."""
+    now = now or timezone.now()
+    stalled = Merge.objects.filter(
+        status__in=[Merge.Status.QUEUED, Merge.Status.APPLYING, Merge.Status.UNDOING],
+        updated_at__lt=now - STALLED_AFTER,
+    )
+    ids = []
+    for merge in stalled:
+        job = "undo_merge" if merge.status == Merge.Status.UNDOING else "apply_merge"
+        enqueue_job(f"integration_console.sync.jobs.{job}", merge.pk)
+        ids.append(merge.pk)
+    return ids
 
 
 def merge_undo_request(*, merge: Merge, actor: str, reason: str) -> Merge:
