@@ -1,9 +1,9 @@
 """RQ cron configuration for the whole console: `manage.py rqcron integration_console.cron`
 runs it as its own process. Every job is safe to run twice (a second cron process does).
 
-- Every minute: resume the runs (their chunks), the merges and the bulk actions whose worker died or whose
-  job was lost, then start the flows whose schedule is due. The schedules live on the Flow
-  rows, so changing one needs no restart.
+- Every minute: resume the runs (their chunks), the merges and the bulk actions whose worker
+  died or whose job was lost, then start the flows whose schedule is due. The schedules live
+  on the Flow rows, so changing one needs no restart.
 - Every two minutes: count the overview's figures again (about a quarter of a second at a
   million review items), so that no request has to.
 - Every five minutes: e-mail the review items past their SLA that nobody was told of yet.

@@ -9,9 +9,9 @@ next begins, so that a job that dies half-way is resumed where it stopped, or ro
 """
 
 import logging
-from datetime import timedelta
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
