@@ -28,22 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.people import people  # noqa: E402
+from bench.people import ROLES, people  # noqa: E402
 from integration_console.matching.decide import decide  # noqa: E402
 from integration_console.matching.keys import BlockingIndex, blocking_keys  # noqa: E402
 from integration_console.matching.scoring import score  # noqa: E402
 from integration_console.matching.spec import default_people_spec  # noqa: E402
 
-ROLES = {
-    "email": "email",
-    "phone": "phone",
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "postcode": "postcode",
-    "country": "country_code",
-    "birth_date": "birth_date",
-    "company": "company",
-}
 PRECISION_GOAL = 0.995
 RECALL_GOAL = 0.99
 

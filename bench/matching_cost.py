@@ -20,30 +20,18 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-POSTGRES = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+from bench.people import ROLES  # noqa: E402
+from bench.sync_throughput import fresh_database  # noqa: E402
+
 PAGE = 100
 INCOMING = 2_000
 FILL_BATCH = 5_000
-ROLES = {
-    "email": "email",
-    "phone": "phone",
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "postcode": "postcode",
-    "country": "country_code",
-    "birth_date": "birth_date",
-    "company": "company",
-}
 
 
 def main() -> None:
@@ -96,24 +84,6 @@ def measure(database: str, size: int) -> dict:
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
         raise SystemExit(f"The measurement ({database}, {size}) failed.")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@contextmanager
-def fresh_database(database: str) -> Iterator[str]:
-    if database == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="ic-bench-") as scratch:
-            yield f"sqlite:///{scratch}/bench.sqlite3"
-        return
-    import psycopg
-
-    name = f"ic_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def child(args: argparse.Namespace) -> None:

@@ -138,6 +138,19 @@ _PHONE_FORMATS = (
 )
 
 
+# Which payload field plays which part in matching (integration_console.matching.spec).
+ROLES = {
+    "email": "email",
+    "phone": "phone",
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "postcode": "postcode",
+    "country": "country_code",
+    "birth_date": "birth_date",
+    "company": "company",
+}
+
+
 @dataclass
 class Person:
     """One generated record: its id, who it really is, how it was made, and its payload."""

@@ -43,6 +43,7 @@ from .services import (
     ActionNotAllowed,
     _require_actionable,
     actor_for,
+    assignment_change,
     review_item_assign,
     review_item_dismiss,
     review_item_link_best,
@@ -698,19 +699,7 @@ class _Together:
         _require_actionable(item, "assigned")
         if assignee is not None and not may_act:
             raise ActionNotAllowed(f"{assignee.get_username()} may not act on review items.")
-        previous = item.assignee
-        item.assignee = assignee
-        details = {"assignee": assignee.get_username() if assignee else None}
-        if assignee is None:
-            item.status = ReviewItem.Status.OPEN
-            action, note = ReviewItemEvent.Action.UNASSIGNED, ""
-        else:
-            item.status = ReviewItem.Status.IN_PROGRESS
-            action = ReviewItemEvent.Action.ASSIGNED
-            note = f"Assigned to {assignee.get_username()}."
-        if previous is not None:
-            note = f"{note} It was {previous.get_username()}'s.".strip()
-        item.version += 1
+        action, note, details = assignment_change(item, assignee)
         self.events.append(
             ReviewItemEvent(
                 item=item,

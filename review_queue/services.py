@@ -543,23 +543,7 @@ def review_item_reopen_after_undo(*, flow: Flow, source_id: str, reason: str, ac
     )
     if item is None:
         return
-    item.status = ReviewItem.Status.OPEN
-    item.closed_at = None
-    item.resolution = ""
-    # Its SLA as for any reopened item (review_item_reopen): today's rules, from its first
-    # failure, and a breach escalated again.
-    item.sla_due_at = review_sla_due_at(
-        flow_id=item.flow_id, kind=item.kind, opened_at=item.first_seen
-    )
-    item.escalated_at = None
-    item.version += 1
-    item.save()
-    ReviewItemEvent.objects.create(
-        item=item,
-        action=ReviewItemEvent.Action.REOPENED,
-        actor=actor,
-        note=f"Merge undone: {reason}",
-    )
+    _reopen(item, actor=actor, note=f"Merge undone: {reason}")
 
 
 def review_item_take(
@@ -619,24 +603,34 @@ def review_item_assign(
         _require_actionable(item, "assigned")
         if assignee is not None and not assignee.has_perm(ACT_PERMISSION):
             raise ActionNotAllowed(f"{assignee.get_username()} may not act on review items.")
-        previous = item.assignee
-        item.assignee = assignee
-        details = {"assignee": assignee.get_username() if assignee else None}
-        if assignee is None:
-            item.status = ReviewItem.Status.OPEN
-            action, note = ReviewItemEvent.Action.UNASSIGNED, ""
-        else:
-            item.status = ReviewItem.Status.IN_PROGRESS
-            action = ReviewItemEvent.Action.ASSIGNED
-            note = f"Assigned to {assignee.get_username()}."
-        if previous is not None:
-            note = f"{note} It was {previous.get_username()}'s.".strip()
-        item.version += 1
+        action, note, details = assignment_change(item, assignee)
         item.save()
         ReviewItemEvent.objects.create(
             item=item, action=action, actor=actor_for(user), note=note, details=details
         )
     return item
+
+
+def assignment_change(
+    item: ReviewItem, assignee: AbstractBaseUser | None
+) -> tuple[str, str, dict[str, Any]]:
+    """Give the item to ``assignee`` (None: nobody), in memory, as an assignment does: its
+    status and version with it. The event's action, note and details. Shared by the service
+    and the bulk job's batches, so that both change an item the same way."""
+    previous = item.assignee
+    item.assignee = assignee
+    details = {"assignee": assignee.get_username() if assignee else None}
+    if assignee is None:
+        item.status = ReviewItem.Status.OPEN
+        action, note = ReviewItemEvent.Action.UNASSIGNED, ""
+    else:
+        item.status = ReviewItem.Status.IN_PROGRESS
+        action = ReviewItemEvent.Action.ASSIGNED
+        note = f"Assigned to {assignee.get_username()}."
+    if previous is not None:
+        note = f"{note} It was {previous.get_username()}'s.".strip()
+    item.version += 1
+    return action, note, details
 
 
 def review_item_reopen(
@@ -662,19 +656,26 @@ def review_item_reopen(
             raise ActionNotAllowed(
                 f"{item.source_id} already has an item that needs attention (#{active.pk})."
             )
-        item.status = ReviewItem.Status.OPEN
-        item.closed_at = None
-        item.resolution = ""
-        item.sla_due_at = review_sla_due_at(
-            flow_id=item.flow_id, kind=item.kind, opened_at=item.first_seen
-        )
-        item.escalated_at = None
-        item.version += 1
-        item.save()
-        ReviewItemEvent.objects.create(
-            item=item, action=ReviewItemEvent.Action.REOPENED, actor=actor_for(user), note=reason
-        )
+        _reopen(item, actor=actor_for(user), note=reason)
     return item
+
+
+def _reopen(item: ReviewItem, *, actor: str, note: str) -> None:
+    """Open a closed item again, with the SLA of an item opening: the due time today's rules
+    give (while it was closed, rule changes passed it by), counted from its first failure as
+    review_sla_due_at counts it; a breach, if it is past that, is escalated again."""
+    item.status = ReviewItem.Status.OPEN
+    item.closed_at = None
+    item.resolution = ""
+    item.sla_due_at = review_sla_due_at(
+        flow_id=item.flow_id, kind=item.kind, opened_at=item.first_seen
+    )
+    item.escalated_at = None
+    item.version += 1
+    item.save()
+    ReviewItemEvent.objects.create(
+        item=item, action=ReviewItemEvent.Action.REOPENED, actor=actor, note=note
+    )
 
 
 def review_item_comment(

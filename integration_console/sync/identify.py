@@ -110,17 +110,20 @@ def match_records(
 
 def _asked(matching: Matching, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The target's answer to a look-up, by target id, kept in the index."""
-    rows = {}
-    for record in records or ():
-        target_id = record.get("id") if isinstance(record, dict) else None
-        if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
-            continue
-        rows[storable_id(str(target_id))] = storable(
-            {name: value for name, value in record.items() if name != "id"}
-        )
+    rows = dict(row for row in map(_indexable, records or ()) if row is not None)
     if rows:
         _store(matching, rows, timezone.now())
     return rows
+
+
+def _indexable(record: Any) -> tuple[str, dict[str, Any]] | None:
+    """A record the target answered, as the index keeps it (target id, storable values), or
+    None when it has no usable id."""
+    target_id = record.get("id") if isinstance(record, dict) else None
+    if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
+        return None
+    values = {name: value for name, value in record.items() if name != "id"}
+    return storable_id(str(target_id)), storable(values)
 
 
 def linked_elsewhere(flow: Flow, target_ids: Iterable[str]) -> dict[str, str]:
@@ -198,12 +201,10 @@ def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500)
     rows: dict[str, dict[str, Any]] = {}
     read = 0
     for record in connector.iter_records(matching.resource, page_size=100):
-        target_id = record.get("id") if isinstance(record, dict) else None
-        if target_id in (None, "") or isinstance(target_id, bool | dict | list | float):
+        row = _indexable(record)
+        if row is None:
             continue
-        rows[storable_id(str(target_id))] = storable(
-            {name: value for name, value in record.items() if name != "id"}
-        )
+        rows[row[0]] = row[1]
         if len(rows) >= batch:
             read += len(rows)
             _store(matching, rows, timezone.now())

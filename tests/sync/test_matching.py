@@ -5,6 +5,7 @@ a person with its candidates when it may be."""
 import httpx
 import pytest
 
+from integration_console.demo import CUSTOMER_MATCH_ROLES
 from integration_console.matching.spec import default_people_spec
 from integration_console.sync.identify import match_records, matching_for
 from integration_console.sync.models import (
@@ -21,18 +22,9 @@ from tests.factories import run_flow
 
 pytestmark = pytest.mark.django_db
 
-DEMO_ROLES = {
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "email": "email",
-    "phone": "phone",
-    "country": "country_code",
-    "company": "company",
-}
-
 
 def with_matching(flow: Flow) -> Flow:
-    flow.data_class.matching = default_people_spec(DEMO_ROLES).to_config()
+    flow.data_class.matching = default_people_spec(CUSTOMER_MATCH_ROLES).to_config()
     flow.data_class.save()
     return Flow.objects.select_related("data_class").get(pk=flow.pk)
 
