@@ -30,7 +30,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.people import ROLES, people  # noqa: E402
 from integration_console.matching.decide import decide  # noqa: E402
-from integration_console.matching.keys import BlockingIndex, blocking_keys  # noqa: E402
+from integration_console.matching.keys import (  # noqa: E402
+    MAX_SCORED,
+    BlockingIndex,
+    blocking_keys,
+)
 from integration_console.matching.scoring import score  # noqa: E402
 from integration_console.matching.spec import default_people_spec  # noqa: E402
 
@@ -45,6 +49,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duplicate-share", type=float, default=0.4)
     parser.add_argument("--per-key", type=int, default=20, help="ids a key offers at most (0: all)")
+    parser.add_argument(
+        "--scored",
+        type=int,
+        default=MAX_SCORED,
+        help="candidates scored for a record at most, those sharing the most keys (0: all)",
+    )
     parser.add_argument("--show", type=int, default=0, help="print this many misses of each kind")
     parser.add_argument("--auto-link", type=float, help="instead of the default threshold")
     parser.add_argument("--review", type=float, help="instead of the default threshold")
@@ -78,7 +88,7 @@ def main() -> None:
         # CPU time: the machine may be shared, and wall time would count the others' work.
         t0 = time.process_time()
         keys = blocking_keys(person.payload, spec)
-        found = index.candidates(person.payload, keys)
+        found = index.candidates(person.payload, keys, limit=args.scored or None)
         decision = decide(person.payload, ((i, by_id[i].payload) for i in found), spec)
         costs.append(time.process_time() - t0)
         candidates_seen.append(len(found))
@@ -144,7 +154,8 @@ def _print_report(args, spec, targets, incoming, outcomes, by_shape, costs, cand
 
     print(
         f"duplicate matching: {len(targets):,} targets, {len(incoming):,} incoming "
-        f"({n_dup:,} duplicates), seed {args.seed}, at most {args.per_key or 'all'} ids a key"
+        f"({n_dup:,} duplicates), seed {args.seed}, at most {args.per_key or 'all'} ids a key, "
+        f"{args.scored or 'all'} scored a record"
     )
     print(f"thresholds: auto_link {spec.auto_link}, review {spec.review}")
     print(

@@ -23,6 +23,11 @@ from . import normalise
 from .spec import FIELD_BLOCKING_PREFIX, MatchSpec
 
 MAX_KEY = 200
+# Candidates scored for one record at most: those sharing the most keys with it. A true
+# duplicate shares several (its e-mail, its phone, its name); a crowded key (a common surname,
+# a company's switchboard) offers many records that share just that one. Scoring is what a
+# candidate costs, so this keeps a record's cost the same however large the target grows.
+MAX_SCORED = 12
 # How much of a given name's phonetic key a surname's key takes.
 GIVEN_SOUND = 2
 
@@ -96,6 +101,21 @@ def _key(kind: str, value: str | None) -> tuple[str, ...]:
     return (key,)
 
 
+def most_shared(
+    keys: Iterable[str], ids_of_key: Mapping[str, Iterable[str]], limit: int = MAX_SCORED
+) -> list[str]:
+    """The ids that share the most of ``keys`` (``ids_of_key``: key -> ids, newest first), at
+    most ``limit``; among ids sharing as many, the newest first."""
+    shared: dict[str, int] = {}
+    rank: dict[str, int] = {}
+    for key in sorted(keys):
+        for position, record_id in enumerate(ids_of_key.get(key, ())):
+            shared[record_id] = shared.get(record_id, 0) + 1
+            rank[record_id] = min(rank.get(record_id, position), position)
+    ordered = sorted(shared, key=lambda record_id: (-shared[record_id], rank[record_id], record_id))
+    return ordered[:limit]
+
+
 class BlockingIndex:
     """An in-memory index of records by blocking key (for a page of records, or a benchmark).
 
@@ -125,11 +145,25 @@ class BlockingIndex:
         for record_id, record in records:
             self.add(record_id, record)
 
-    def candidates(self, record: Mapping[str, Any], keys: Iterable[str] | None = None) -> list[str]:
+    def candidates(
+        self,
+        record: Mapping[str, Any],
+        keys: Iterable[str] | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[str]:
         """The ids that share a key with ``record`` (or with ``keys``), each once, in the
-        order they were first added."""
+        order they were first added; with ``limit``, only the ``limit`` that share the most
+        keys (``most_shared``), as the engine scores them."""
         if keys is None:
             keys = blocking_keys(record, self.spec)
+        if limit is not None:
+            offered = {
+                key: list(reversed(ids if self.max_block is None else ids[-self.max_block :]))
+                for key in keys
+                if (ids := self._ids_of_key.get(key))
+            }
+            return most_shared(keys, offered, limit)
         found: set[str] = set()
         for key in keys:
             ids = self._ids_of_key.get(key)

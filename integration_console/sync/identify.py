@@ -18,7 +18,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from integration_console.matching.decide import Decision, decide
-from integration_console.matching.keys import blocking_keys
+from integration_console.matching.keys import blocking_keys, most_shared
+from integration_console.matching.scoring import Prepared
 from integration_console.matching.spec import MatchSpec
 
 from .models import DistinctPair, Flow, RecordLink, TargetRecord, TargetRecordKey
@@ -92,18 +93,25 @@ def match_records(
         if all_targets
         else set()
     )
+    prepared: dict[str, Prepared] = {}
     decisions = {}
     for source_id, payload in payloads.items():
-        found = {t for key in keys_of[source_id] for t in targets_of_key.get(key, ())}
+        offered = {
+            key: [t for t in targets_of_key.get(key, ()) if (source_id, t) not in distinct]
+            for key in keys_of[source_id]
+        }
+        found = most_shared(keys_of[source_id], offered)
         if not found and ask is not None:
             answered = _asked(matching, ask(payload))
             values.update(answered)
-            found = set(answered)
-        candidates = [
-            (target_id, values[target_id])
-            for target_id in sorted(found)
-            if target_id in values and (source_id, target_id) not in distinct
-        ]
+            found = sorted(answered)
+        candidates = []
+        for target_id in found:
+            if target_id in values and (source_id, target_id) not in distinct:
+                if target_id not in prepared:
+                    # Normalised once a page, however many of its records it is offered to.
+                    prepared[target_id] = Prepared(values[target_id], matching.spec)
+                candidates.append((target_id, prepared[target_id]))
         decisions[source_id] = decide(payload, candidates, matching.spec)
     return decisions
 
