@@ -156,3 +156,29 @@ def test_operator_creates_a_possible_duplicate_anyway(
     assert new_id != "E-10005"
     expect(page.locator("#resolution")).to_contain_text(f"Synced to Simulated ERP as {new_id}")
     assert problems == [], "\n".join(problems)
+
+
+def test_operator_previews_high_score_pairs_and_links_them_in_one_bulk_action(
+    page: Page, live_server, queued_world, simulator, artifacts_dir
+):
+    problems = watch_for_errors(page)
+    log_in(page, live_server, "olivia", "olivia-demo")
+    expect(page.get_by_role("heading", name="Flows")).to_be_visible()
+    page.goto(live_server.url + reverse("review_queue:item_list"))
+    page.locator("#duplicates-link").click()
+    page.get_by_label("Best candidate scores at least (%)").fill("70")
+    page.get_by_role("button", name="Show").click()
+
+    rows = page.locator("#pairs tbody tr")
+    expect(rows).to_have_count(4)
+    expect(page.locator("#pairs")).to_contain_text("E-10004")
+    page.screenshot(path=artifacts_dir / "duplicate-pairs.png", full_page=True)
+    page.get_by_role("button", name="Link these 4 pairs").click()
+
+    expect(page.locator("#bulk-status")).to_have_text("Succeeded", timeout=30_000)
+    expect(page.locator("#count-succeeded")).to_have_text("4")
+    expect(page.locator("dt", has_text="Linked")).to_be_visible()
+    page.screenshot(path=artifacts_dir / "duplicate-pairs-linked.png", full_page=True)
+    linked = ReviewItem.objects.filter(kind="possible_duplicate", status="resolved")
+    assert {item.source_id for item in linked} == {"C-0031", "C-0033", "C-0035", "C-0037"}
+    assert problems == []
