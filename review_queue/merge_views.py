@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.models import Merge
+from integration_console.sync.redaction import mask_payload, sensitive_fields
 from integration_console.sync.services.merges import (
     RULES,
     SOURCE,
@@ -160,14 +161,17 @@ def merge_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .first()
     )
     labels = {f["name"]: f.get("label") or f["name"] for f in merge.flow.data_class.fields}
-    before = merge.survivor_before or {}
+    # The row keeps real values (an undo writes them back); the page shows sensitive ones masked.
+    hidden = sensitive_fields(merge.flow.data_class.fields)
+    before = mask_payload(merge.survivor_before or {}, hidden)
+    merged = mask_payload(merge.values, hidden)
     values = [
         {
             "label": labels.get(name, name),
             "before": before.get(name),
-            "merged": value,
+            "merged": merged.get(name),
             "source": _side_label(merge, merge.choices.get(name, "")),
-            "changed": before.get(name) != value,
+            "changed": (merge.survivor_before or {}).get(name) != value,
         }
         for name, value in merge.values.items()
     ]

@@ -272,3 +272,32 @@ def test_a_pair_below_the_score_is_refused_by_the_bulk_link_with_its_reason(
     item = ReviewItem.objects.get(source_id="C-0037")
     with pytest.raises(services.ActionNotAllowed, match="below 99%: left for a person"):
         services.review_item_link_best(item=item, user=demo_user("olivia"), min_score=0.99)
+
+
+def test_a_merges_page_shows_sensitive_values_masked(client):
+    from integration_console import roles
+    from integration_console.sync.redaction import MASK
+    from tests.factories import DataClassFactory, FlowFactory, UserFactory
+
+    schema = {
+        "fields": [
+            {"name": "name", "label": "Name", "type": "string"},
+            {"name": "iban", "label": "IBAN", "type": "string", "sensitive": True},
+        ]
+    }
+    flow = FlowFactory(data_class=DataClassFactory(schema=schema))
+    merge = Merge.objects.create(
+        flow=flow,
+        source_id="S-1",
+        survivor_id="T-1",
+        choices={"name": "source", "iban": "T-1"},
+        values={"name": "Ada", "iban": "DE89370400440532013000"},
+        survivor_before={"name": "Ada L.", "iban": "DE02120300000000202051"},
+        status=Merge.Status.APPLIED,
+        requested_by="user:olivia",
+    )
+    client.force_login(UserFactory(role=roles.OPERATOR))
+    page = client.get(reverse("review_queue:merge_detail", args=[merge.pk])).content.decode()
+
+    assert "DE89370400440532013000" not in page and "DE02120300000000202051" not in page
+    assert MASK in page and "Ada L." in page
