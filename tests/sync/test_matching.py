@@ -264,3 +264,36 @@ def test_without_asking_the_target_the_index_alone_misses_it_and_the_erp_refuses
     run_flow(shipped_demo_flow, django_capture_on_commit_callbacks)
 
     assert ReviewItem.objects.get(source_id="C-0001").kind == "already_exists"
+
+
+def test_a_page_with_more_keys_than_sqlite_takes_in_one_statement_is_looked_up_whole(
+    matching_flow, simulator
+):
+    matching = matching_for(matching_flow)
+    payloads = {
+        f"S-{n}": {
+            "given_name": f"Given{n}",
+            "family_name": f"Family{n}",
+            "email": f"p{n}@x.org",
+            "phone": f"+4930{1000000 + n}",
+        }
+        for n in range(200)
+    }
+    TargetRecord.objects.create(
+        system_id=matching.system_id,
+        resource=matching.resource,
+        target_id="T-199",
+        values=payloads["S-199"],
+    )
+    TargetRecordKey.objects.create(
+        system_id=matching.system_id,
+        resource=matching.resource,
+        key="email:p199@x.org",
+        target_id="T-199",
+    )
+
+    decisions = match_records(matching, matching_flow, payloads)
+
+    assert len(decisions) == 200
+    assert decisions["S-199"].verdict == "auto_link"
+    assert decisions["S-199"].best.target_id == "T-199"
