@@ -4,9 +4,9 @@ a person can see why the console thinks they are the same record, and where they
 from dataclasses import dataclass
 from typing import Any
 
-from .models import ReviewItem
+from integration_console.matching.scoring import ALIKE
 
-ALIKE = 0.999
+from .models import ReviewItem
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def candidate_comparison(item: ReviewItem, payload: dict[str, Any] | None) -> Co
     if not candidates:
         return None
     record = payload or {}
-    labels = {f["name"]: f.get("label") or f["name"] for f in item.flow.data_class.fields}
+    labels = item.flow.data_class.field_labels
     # The data class's fields only: what the target keeps besides (its ids, its timestamps) is
     # no evidence either way.
     names = list(labels)

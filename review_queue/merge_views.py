@@ -107,14 +107,11 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("review_queue:item_detail", pk=item.pk)
         messages.success(request, f"Merge into {survivor} queued.")
         return redirect("review_queue:merge_detail", pk=merge.pk)
-    by_key = {side.key: side for side in sides}
+    labels = item.flow.data_class.field_labels
     rows = [
         {
             "field": name,
-            "label": next(
-                (f.get("label") or name for f in item.flow.data_class.fields if f["name"] == name),
-                name,
-            ),
+            "label": labels[name],
             "cells": [
                 {
                     "key": side.key,
@@ -123,7 +120,6 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
                 }
                 for side in sides
             ],
-            "merged": by_key[choices[name]].values.get(name) if choices[name] in by_key else None,
             "differs": len({_shown(side.values.get(name)) for side in sides}) > 1,
         }
         for name in fields
@@ -160,7 +156,7 @@ def merge_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-pk")
         .first()
     )
-    labels = {f["name"]: f.get("label") or f["name"] for f in merge.flow.data_class.fields}
+    labels = merge.flow.data_class.field_labels
     # The row keeps real values (an undo writes them back); the page shows sensitive ones masked.
     hidden = sensitive_fields(merge.flow.data_class.fields)
     before = mask_payload(merge.survivor_before or {}, hidden)

@@ -122,6 +122,11 @@ class DataClass(models.Model):
     def fields(self) -> list[dict]:
         return list(self.schema.get("fields", []))
 
+    @property
+    def field_labels(self) -> dict[str, str]:
+        """Field name -> the label people read (the name where the schema gives none)."""
+        return {f["name"]: f.get("label") or f["name"] for f in self.fields}
+
     def clean(self) -> None:
         errors = schema_errors(self.schema)
         if errors:

@@ -58,6 +58,8 @@ from integration_console.sync.storable import storable
 from . import normalise
 from .spec import FieldComparison, MatchSpec
 
+# A field score this high is "alike" to a person: the same value, however it was typed.
+ALIKE = 0.999
 NAME_AGREE = 0.88
 NAME_CONFLICT = 0.75
 NICKNAME = 0.95

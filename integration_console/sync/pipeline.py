@@ -31,6 +31,7 @@ from connectors.errors import (
 )
 from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
 from integration_console.catalog.schema import is_blank, payload_errors
+from integration_console.matching.scoring import ALIKE
 
 from .contracts import active_contract_fields, check_contract
 from .failures import FailureKind, RecordFailure, describe_field_errors
@@ -449,16 +450,7 @@ def _identify_and_load(
     if state.link is None and ctx.matching is not None:
         match = identify(ctx, state, payload)
         if match is not None and flow.writes_to_target:
-            linked = Attempt(
-                state.source_id,
-                time.monotonic(),
-                action=Action.LINK,
-                target_id=match["target_id"],
-                match=match,
-            )
-            _record_success(ctx, linked, "", Outcome.SUCCEEDED)
-            state.link = RecordLink.objects.for_record(flow, state.source_id).get()
-            state.action, state.target_id = Action.UPDATE, match["target_id"]
+            _link_then_update(ctx, state, match["target_id"], match=match)
         elif match is not None:
             state.action, state.target_id, state.match = Action.LINK, match["target_id"], match
     if not flow.writes_to_target:
@@ -473,14 +465,7 @@ def _identify_and_load(
         found = find_lost_create(ctx, state.source_id)
         if found is not None:
             # An earlier create did land: link to it, then bring it up to date.
-            _record_success(
-                ctx,
-                Attempt(state.source_id, time.monotonic(), action=Action.LINK, target_id=found),
-                "",
-                Outcome.SUCCEEDED,
-            )
-            state.link = RecordLink.objects.for_record(flow, state.source_id).get()
-            state.action, state.target_id = Action.UPDATE, found
+            _link_then_update(ctx, state, found)
 
     if state.link is not None:
         body = merge_by_ownership(ctx, state, record, payload)
@@ -502,6 +487,20 @@ def _identify_and_load(
     state.target_id = target_id_of(ctx, stored)
     _record_success(ctx, state, digest, Outcome.SUCCEEDED)
     return Result(state.action, Outcome.SUCCEEDED)
+
+
+def _link_then_update(
+    ctx: FlowContext, state: Attempt, target_id: str, *, match: dict[str, Any] | None = None
+) -> None:
+    """Link the record to a target record found to hold it already (a lost create, or the
+    candidate matching is sure of), as a successful ``link`` attempt; the attempt goes on as
+    an update of it."""
+    linked = Attempt(
+        state.source_id, time.monotonic(), action=Action.LINK, target_id=target_id, match=match
+    )
+    _record_success(ctx, linked, "", Outcome.SUCCEEDED)
+    state.link = RecordLink.objects.for_record(ctx.flow, state.source_id).get()
+    state.action, state.target_id = Action.UPDATE, target_id
 
 
 def identify(ctx: FlowContext, state: Attempt, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -564,12 +563,12 @@ def _percent(candidate: dict[str, Any]) -> str:
 
 def _evidence(ctx: FlowContext, candidate: dict[str, Any]) -> str:
     """The fields that made the match, strongest first: how a score explains itself."""
-    labels = {f["name"]: f.get("label") or f["name"] for f in ctx.schema_fields}
+    labels = ctx.flow.data_class.field_labels
     counted = [f for f in candidate["score"]["fields"] if f.get("score") is not None]
     counted.sort(key=lambda f: (-f["score"] * f["weight"], f["field"]))
     parts = [
         f"{labels.get(f['field'], f['field']).lower()} "
-        f"{'alike' if f['score'] >= 0.999 else str(round(100 * f['score'])) + '%'}"
+        f"{'alike' if f['score'] >= ALIKE else str(round(100 * f['score'])) + '%'}"
         for f in counted[:4]
     ]
     if candidate["score"].get("names_swapped"):
