@@ -28,6 +28,15 @@ MAX_KEY = 200
 # a company's switchboard) offers many records that share just that one. Scoring is what a
 # candidate costs, so this keeps a record's cost the same however large the target grows.
 MAX_SCORED = 12
+# Keys that different people share by chance, the more often the larger the target: a family
+# name that sounds alike (with the start of a given name), a birthday (with an initial). Such a
+# key offers its records by itself only while it is rare (RARE records or fewer have it); once
+# crowded, it only adds weight to candidates another key offers. The strong keys (an e-mail, a
+# phone, a family at a postcode, a named field) are shared by one person or one household
+# whatever the size of the target, so what a record is compared with stays the same from ten
+# thousand records to millions.
+WEAK_KINDS = frozenset({"surname_phonetic", "birth_date"})
+RARE = 3
 # How much of a given name's phonetic key a surname's key takes.
 GIVEN_SOUND = 2
 
@@ -101,18 +110,35 @@ def _key(kind: str, value: str | None) -> tuple[str, ...]:
     return (key,)
 
 
+def is_weak(key: str) -> bool:
+    return key.partition(":")[0] in WEAK_KINDS
+
+
+def walk_limit(key: str, per_key: int) -> int:
+    """How many of a key's records a look-up reads: ``per_key`` for a strong key; for a weak
+    one, just enough to tell whether it is rare."""
+    return RARE + 1 if is_weak(key) else per_key
+
+
 def most_shared(
     keys: Iterable[str], ids_of_key: Mapping[str, Iterable[str]], limit: int = MAX_SCORED
 ) -> list[str]:
     """The ids that share the most of ``keys`` (``ids_of_key``: key -> ids, newest first), at
-    most ``limit``; among ids sharing as many, the newest first."""
+    most ``limit``; among ids sharing as many, the newest first. A crowded weak key (more than
+    RARE ids) offers no id by itself: it counts only for ids that another key offers."""
     shared: dict[str, int] = {}
     rank: dict[str, int] = {}
+    offered: set[str] = set()
     for key in sorted(keys):
-        for position, record_id in enumerate(ids_of_key.get(key, ())):
+        ids = list(ids_of_key.get(key, ()))
+        if not (is_weak(key) and len(ids) > RARE):
+            offered.update(ids)
+        for position, record_id in enumerate(ids):
             shared[record_id] = shared.get(record_id, 0) + 1
             rank[record_id] = min(rank.get(record_id, position), position)
-    ordered = sorted(shared, key=lambda record_id: (-shared[record_id], rank[record_id], record_id))
+    ordered = sorted(
+        offered, key=lambda record_id: (-shared[record_id], rank[record_id], record_id)
+    )
     return ordered[:limit]
 
 
@@ -158,8 +184,9 @@ class BlockingIndex:
         if keys is None:
             keys = blocking_keys(record, self.spec)
         if limit is not None:
+            # What the engine's look-up reads: the newest of each key, as many as walk_limit.
             offered = {
-                key: list(reversed(ids if self.max_block is None else ids[-self.max_block :]))
+                key: list(reversed(ids[-walk_limit(key, self.max_block or len(ids)) :]))
                 for key in keys
                 if (ids := self._ids_of_key.get(key))
             }

@@ -41,6 +41,8 @@ named in ``MatchScore.caps``:
   shares its phone, and a son may carry his father's name.
 """
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -72,6 +74,8 @@ OTHER_EMAIL = 0.5
 OTHER_PHONE = 0.5
 # How far below a threshold a capped total lands.
 CAP_GAP = 0.01
+# Raised whenever a normaliser changes what it returns: forms stored before are then not used.
+FORMS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,54 @@ class Prepared:
         self.email = normalised("email", roles.get("email"))
         self.phone = normalised("phone", roles.get("phone"))  # a _Phone: read on demand
         self.born = normalised("date", roles.get("birth_date"))
+
+    def stored(self, digest: str) -> dict[str, Any]:
+        """The normalised forms as JSON, to keep beside the record (``restored`` reads them
+        back): matching a record against stored candidates then normalises only the record.
+        ``digest`` is ``forms_digest`` of the spec they were made for."""
+        return {
+            "for": digest,
+            "values": [_Phone.dump(v) if isinstance(v, _Phone) else v for v in self.values],
+            "given": self.given,
+            "family": self.family,
+            "email": self.email,
+            "phone": _Phone.dump(self.phone) if self.phone is not None else None,
+            "born": self.born,
+        }
+
+    @classmethod
+    def restored(
+        cls, record: Mapping[str, Any], stored: Any, spec: MatchSpec, digest: str
+    ) -> "Prepared":
+        """The record prepared from its ``stored`` forms, or normalised again when they were
+        made for another spec or another version of the normalisers (or are unreadable)."""
+        if not isinstance(stored, dict) or stored.get("for") != digest:
+            return cls(record, spec)
+        try:
+            values = tuple(_Phone.load(v) if isinstance(v, list) else v for v in stored["values"])
+            if len(values) != len(spec.fields):
+                return cls(record, spec)
+            prepared = cls.__new__(cls)
+            prepared.record = record if isinstance(record, Mapping) else {}
+            prepared.values = values
+            prepared.given, prepared.family = stored["given"], stored["family"]
+            prepared.email, prepared.born = stored["email"], stored["born"]
+            prepared.phone = _Phone.load(stored["phone"]) if stored["phone"] else None
+        except (KeyError, TypeError, ValueError):
+            return cls(record, spec)
+        return prepared
+
+
+def forms_digest(spec: MatchSpec) -> str:
+    """What stored forms depend on: the roles, the fields with the normaliser each uses, and
+    the normalisers' version (not the thresholds or weights, which only scoring reads)."""
+    made_of = {
+        "version": FORMS_VERSION,
+        "roles": sorted(spec.roles.items()),
+        "fields": [[c.field, _kind_of(c, spec)] for c in spec.fields],
+    }
+    text = json.dumps(made_of, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def score_prepared(left: Prepared, right: Prepared, spec: MatchSpec) -> MatchScore:
@@ -323,6 +375,18 @@ class _Phone:
         if not self._read:
             self._e164, self._read = normalise.phone(self.text, self.country), True
         return self._e164
+
+    @staticmethod
+    def dump(phone: "_Phone") -> list[Any]:
+        """As JSON, read in full: a stored number is never parsed again."""
+        return [phone.text, phone.country, phone.tail, phone.e164]
+
+    @classmethod
+    def load(cls, stored: list[Any]) -> "_Phone":
+        text, country, tail, e164 = stored
+        phone = cls(str(text), country, str(tail))
+        phone._e164, phone._read = e164, True
+        return phone
 
 
 _NOT_DIGIT = re.compile(r"\D+")

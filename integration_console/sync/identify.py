@@ -18,8 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from integration_console.matching.decide import Decision, decide
-from integration_console.matching.keys import blocking_keys, most_shared
-from integration_console.matching.scoring import Prepared
+from integration_console.matching.keys import blocking_keys, most_shared, walk_limit
+from integration_console.matching.scoring import Prepared, forms_digest
 from integration_console.matching.spec import MatchSpec
 
 from .models import DistinctPair, Flow, RecordLink, TargetRecord, TargetRecordKey
@@ -83,51 +83,57 @@ def match_records(
         chosen[source_id] = most_shared(keys_of[source_id], offered)
     # Only the candidates that will be scored are read: at most MAX_SCORED a record.
     needed = {t for found in chosen.values() for t in found}
-    values = (
-        dict(
-            TargetRecord.objects.filter(
-                system_id=matching.system_id, resource=matching.resource, target_id__in=needed
-            ).values_list("target_id", "values")
-        )
+    digest = forms_digest(matching.spec)
+    rows = (
+        TargetRecord.objects.filter(
+            system_id=matching.system_id, resource=matching.resource, target_id__in=needed
+        ).values_list("target_id", "values", "forms")
         if needed
-        else {}
+        else ()
     )
-    prepared: dict[str, Prepared] = {}
+    # Prepared from the forms stored with each record: no candidate is normalised here.
+    prepared = {
+        target_id: Prepared.restored(values, forms, matching.spec, digest)
+        for target_id, values, forms in rows
+    }
     decisions = {}
     for source_id, payload in payloads.items():
         found = chosen[source_id]
         if not found and ask is not None:
             answered = _asked(matching, ask(payload))
-            values.update(answered)
+            prepared.update(
+                (target_id, Prepared(values, matching.spec))
+                for target_id, values in answered.items()
+            )
             found = sorted(answered)
-        candidates = []
-        for target_id in found:
-            if target_id in values and (source_id, target_id) not in distinct:
-                if target_id not in prepared:
-                    # Normalised once a page, however many of its records it is offered to.
-                    prepared[target_id] = Prepared(values[target_id], matching.spec)
-                candidates.append((target_id, prepared[target_id]))
+        candidates = [
+            (target_id, prepared[target_id])
+            for target_id in found
+            if target_id in prepared and (source_id, target_id) not in distinct
+        ]
         decisions[source_id] = decide(payload, candidates, matching.spec)
     return decisions
 
 
 def _targets_of_keys(matching: Matching, keys: list[str]) -> dict[str, list[str]]:
-    """Key -> the target ids that have it, at most CANDIDATES_PER_KEY a key, the highest ids
-    first. Each key is read by a bounded walk down the key's index entries, which stops after
-    CANDIDATES_PER_KEY: a crowded key costs no more in a target of millions. One statement on
+    """Key -> the target ids that have it, the highest ids first: at most CANDIDATES_PER_KEY
+    of a strong key, and of a weak key just enough to tell whether it is rare (``walk_limit``).
+    Each key is read by a bounded walk down the key's index entries, which stops there: a
+    crowded key costs no more in a target of millions. One statement on
     PostgreSQL (a LATERAL join); on SQLite, one per KEYS_PER_STATEMENT keys (a UNION ALL of
     limited selects, under SQLite's limit on compound selects)."""
     found: dict[str, list[str]] = {}
     if not keys:
         return found
     table = TargetRecordKey._meta.db_table
+    walks = [walk_limit(key, CANDIDATES_PER_KEY) for key in keys]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"SELECT k.key, t.target_id FROM unnest(%s::text[]) AS k(key) "
+                f"SELECT k.key, t.target_id FROM unnest(%s::text[], %s::int[]) AS k(key, walk) "
                 f"CROSS JOIN LATERAL (SELECT target_id FROM {table} WHERE system_id = %s "
-                f"AND resource = %s AND key = k.key ORDER BY target_id DESC LIMIT %s) AS t",
-                [keys, matching.system_id, matching.resource, CANDIDATES_PER_KEY],
+                f"AND resource = %s AND key = k.key ORDER BY target_id DESC LIMIT k.walk) AS t",
+                [keys, walks, matching.system_id, matching.resource],
             )
             rows = cursor.fetchall()
         else:
@@ -139,8 +145,8 @@ def _targets_of_keys(matching: Matching, keys: list[str]) -> dict[str, list[str]
             for start in range(0, len(keys), KEYS_PER_STATEMENT):
                 part = keys[start : start + KEYS_PER_STATEMENT]
                 params: list[Any] = []
-                for key in part:
-                    params += [matching.system_id, matching.resource, key, CANDIDATES_PER_KEY]
+                for key, walk in zip(part, walks[start : start + KEYS_PER_STATEMENT], strict=True):
+                    params += [matching.system_id, matching.resource, key, walk]
                 cursor.execute(" UNION ALL ".join([one] * len(part)), params)
                 rows += cursor.fetchall()
     for key, target_id in rows:
@@ -190,6 +196,7 @@ def remember_written(matching: Matching, written: Iterable[tuple[str, Mapping[st
 
 
 def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
+    digest = forms_digest(matching.spec)
     TargetRecord.objects.bulk_create(
         [
             TargetRecord(
@@ -197,13 +204,14 @@ def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
                 resource=matching.resource,
                 target_id=target_id,
                 values=values,
+                forms=Prepared(values, matching.spec).stored(digest),
                 seen_at=now,
             )
             for target_id, values in rows.items()
         ],
         update_conflicts=True,
         unique_fields=["system", "resource", "target_id"],
-        update_fields=["values", "seen_at"],
+        update_fields=["values", "forms", "seen_at"],
     )
     TargetRecordKey.objects.filter(
         system_id=matching.system_id, resource=matching.resource, target_id__in=list(rows)

@@ -317,6 +317,9 @@ class TargetRecord(models.Model):
     resource = models.CharField(max_length=100)
     target_id = models.CharField(max_length=200)
     values = models.JSONField(default=dict)
+    # The values normalised for the data class's match spec (``scoring.Prepared.stored``), made
+    # when the record is stored: a candidate then costs no normalising when it is scored.
+    forms = models.JSONField(default=dict)
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,5 +1,12 @@
 from integration_console.matching.decide import decide
-from integration_console.matching.keys import BlockingIndex, blocking_keys
+from integration_console.matching.keys import (
+    MAX_SCORED,
+    RARE,
+    BlockingIndex,
+    blocking_keys,
+    most_shared,
+    walk_limit,
+)
 from integration_console.matching.spec import FieldComparison, MatchSpec
 
 from .people import ada, household_member, people_spec
@@ -137,3 +144,45 @@ def test_the_index_offers_only_the_most_recent_of_a_crowded_key():
 
     assert index.candidates(ada()) == ["t3", "t4"]
     assert index.largest_blocks() == {"phone": 5}
+
+
+def namesake(number: int) -> dict:
+    """Another Ada Lovelace: the same name, nothing else the same."""
+    return ada(
+        email=f"someone{number}@example.org",
+        phone=f"040 55{number:05d}",
+        postcode=f"2{number:04d}",
+        birth_date=f"19{number % 90 + 10}-01-01",
+    )
+
+
+def test_a_name_many_share_offers_no_one_by_itself():
+    index = BlockingIndex(people_spec())
+    for number in range(RARE + 1):
+        index.add(f"namesake{number}", namesake(number))
+    index.add("ada", ada(phone=None, postcode=None, birth_date=None))
+
+    # Her e-mail finds her; the namesakes share only a sound-alike name, which is crowded.
+    assert index.candidates(ada(), limit=MAX_SCORED) == ["ada"]
+
+
+def test_a_rare_name_offers_its_records_by_itself():
+    index = BlockingIndex(people_spec())
+    for number in range(RARE):
+        index.add(f"namesake{number}", namesake(number))
+
+    assert sorted(index.candidates(ada(), limit=MAX_SCORED)) == [
+        f"namesake{number}" for number in range(RARE)
+    ]
+
+
+def test_a_crowded_weak_key_still_counts_for_a_candidate_another_key_offers():
+    crowded = [f"c{number}" for number in range(RARE + 1)]
+    ids_of_key = {
+        "phone:+49301234567": ["husband", "ada"],
+        "surname_phonetic:LFLS|AT": ["ada", *crowded],
+    }
+
+    assert most_shared(ids_of_key, ids_of_key) == ["ada", "husband"]
+    assert walk_limit("surname_phonetic:LFLS|AT", 20) == RARE + 1
+    assert walk_limit("email:ada@example.com", 20) == 20
