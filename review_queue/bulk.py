@@ -47,6 +47,7 @@ from .services import (
     review_item_assign,
     review_item_dismiss,
     review_item_link_best,
+    review_item_merge_best,
     review_item_retry,
 )
 
@@ -524,6 +525,13 @@ class _Execution:
         elif bulk.action == BulkAction.Action.LINK_BEST:
             review_item_link_best(
                 item=item, user=user, min_score=float(bulk.parameters.get("min_score", 1.0))
+            )
+        elif bulk.action == BulkAction.Action.MERGE_BEST:
+            review_item_merge_best(
+                item=item,
+                user=user,
+                min_score=float(bulk.parameters.get("min_score", 1.0)),
+                rule=str(bulk.parameters.get("rule", "")),
             )
         else:
             raise ActionNotAllowed(f"Unknown bulk action {bulk.action!r}.")

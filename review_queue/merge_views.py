@@ -16,12 +16,10 @@ from integration_console.sync.services.merges import (
     RULES,
     SOURCE,
     MergeRefused,
-    MergeSide,
     merge_abilities,
     merge_resume,
     merge_undo_request,
     merged_values,
-    survivorship,
 )
 
 from . import selectors, services
@@ -61,24 +59,8 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
     survivor = data.get("survivor") if data.get("survivor") in ids else ids[0]
     merged_away = [i for i in data.getlist("merge_away") if i in ids and i != survivor]
     rule = data.get("rule") if data.get("rule") in RULES else "owner"
-    shown = selectors.review_item_shown(item)
-    sides = [
-        MergeSide(
-            SOURCE, shown.payload or {}, str((item.source_snapshot or {}).get("updated_at", ""))
-        ),
-        *(
-            MergeSide(
-                str(c["target_id"]),
-                c.get("values") or {},
-                str((c.get("values") or {}).get("updated_at", "")),
-            )
-            for c in candidates
-            if str(c["target_id"]) in (survivor, *merged_away)
-        ),
-    ]
-    fields = [f["name"] for f in item.flow.data_class.fields]
-    defaults = survivorship(
-        flow=item.flow, fields=fields, sides=sides, survivor=survivor, rule=rule
+    sides, defaults = services.review_item_merge_plan(
+        item, survivor=survivor, rule=rule, merged_ids=merged_away
     )
     keys = {side.key for side in sides}
     choices = {
@@ -122,7 +104,7 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "differs": len({_shown(side.values.get(name)) for side in sides}) > 1,
         }
-        for name in fields
+        for name in defaults
     ]
     preview = None
     if request.method == "POST":
@@ -142,7 +124,7 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "preview": preview,
         "abilities": merge_abilities(item.flow),
-        "sensitive": shown.sensitive,
+        "sensitive": sensitive_fields(item.flow.data_class.fields),
     }
     return render(request, "review_queue/item_merge.html", context)
 

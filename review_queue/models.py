@@ -361,6 +361,7 @@ class BulkAction(models.Model):
         DISMISS = "dismiss", "Dismiss"
         ASSIGN = "assign", "Assign"
         LINK_BEST = "link_best", "Link to the best candidate"
+        MERGE_BEST = "merge_best", "Merge into the best candidate"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

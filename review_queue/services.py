@@ -1,7 +1,7 @@
 """Everything that changes a review item. Each service is transactional; those that move an
 item between statuses are idempotent."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ from integration_console.sync.dispatch import enqueue_job
 from integration_console.sync.failures import FailureKind, RecordFailure
 from integration_console.sync.locks import record_lock
 from integration_console.sync.models import AuditEntry, Flow, Merge
-from integration_console.sync.redaction import MASK, contains_mask, sensitive_fields
+from integration_console.sync.redaction import MASK, contains_mask, mask_payload, sensitive_fields
 from integration_console.sync.services import (
     LinkRefused,
     record_distinct_from,
@@ -23,7 +23,14 @@ from integration_console.sync.services import (
     record_link_to_target,
     stage_refusal,
 )
-from integration_console.sync.services.merges import MergeRefused, merge_request
+from integration_console.sync.services.merges import (
+    RULES,
+    SOURCE,
+    MergeRefused,
+    MergeSide,
+    merge_request,
+    survivorship,
+)
 
 from .fingerprints import failure_cause, failure_fingerprint
 from .models import ReviewItem, ReviewItemComment, ReviewItemEvent
@@ -428,6 +435,14 @@ def review_item_link_best(*, item: ReviewItem, user: AbstractBaseUser, min_score
     """Link a possible duplicate to its best candidate when that scores ``min_score`` or more
     and no other record of the source is linked to it (a bulk link of high-score pairs, after
     a person looked at each in the preview). ActionNotAllowed, with the reason, otherwise."""
+    best = _best_candidate(item, min_score)
+    review_item_link(item=item, user=user, target_id=str(best["target_id"]))
+
+
+def _best_candidate(item: ReviewItem, min_score: float) -> dict[str, Any]:
+    """The item's best candidate, if a bulk action may take it without a person: it scores
+    ``min_score`` or more and no other record of the source is linked to it. ActionNotAllowed,
+    with the reason, otherwise."""
     candidates = [c for c in item.candidates if isinstance(c, dict)]
     if item.kind != FailureKind.POSSIBLE_DUPLICATE or not candidates:
         raise ActionNotAllowed("Not a possible duplicate with candidates.")
@@ -442,7 +457,7 @@ def review_item_link_best(*, item: ReviewItem, user: AbstractBaseUser, min_score
             f"{best['target_id']} is linked to {best['linked_from']} already: merge them one "
             "by one."
         )
-    review_item_link(item=item, user=user, target_id=str(best["target_id"]))
+    return best
 
 
 def review_item_create_anyway(
@@ -528,6 +543,75 @@ def review_item_merge(
             details={"merge": merge.pk, "choices": choices},
         )
     return merge
+
+
+def review_item_merge_plan(
+    item: ReviewItem,
+    *,
+    survivor: str,
+    rule: str,
+    merged_ids: Iterable[str] = (),
+    owners: dict[str, int] | None = None,
+) -> tuple[list[MergeSide], dict[str, str]]:
+    """The records a merge of the item into ``survivor`` takes (its record, key SOURCE, then
+    the survivor and ``merged_ids`` among its candidates, in their order), as a person may
+    see them, and each field's choice by the survivorship ``rule``. What the merge page starts
+    from, and what a bulk merge takes as it is: both choose from the same sides. One query
+    (the flow's ownership rules, unless ``owners`` gives them), besides the item's flow and
+    data class."""
+    hidden = sensitive_fields(item.flow.data_class.fields)
+    # Sensitive values are masked here, whatever was stored: a merge records only which side
+    # each value comes from, and its job reads the real values afresh. (Masks tie by the most
+    # complete rule, so the record's is taken, as on the merge page.)
+    sides = [
+        MergeSide(
+            SOURCE,
+            mask_payload(item.payload or {}, hidden),
+            str((item.source_snapshot or {}).get("updated_at", "")),
+        )
+    ]
+    taking = {survivor, *merged_ids}
+    for candidate in item.candidates:
+        if isinstance(candidate, dict) and str(candidate.get("target_id")) in taking:
+            values = candidate.get("values") or {}
+            sides.append(
+                MergeSide(
+                    str(candidate["target_id"]),
+                    mask_payload(values, hidden),
+                    str(values.get("updated_at", "")),
+                )
+            )
+    fields = [f["name"] for f in item.flow.data_class.fields]
+    choices = survivorship(
+        flow=item.flow, fields=fields, sides=sides, survivor=survivor, rule=rule, owners=owners
+    )
+    return sides, choices
+
+
+def review_item_merge_best(
+    *, item: ReviewItem, user: AbstractBaseUser, min_score: float, rule: str
+) -> Merge:
+    """Merge a possible duplicate into its best candidate when that scores ``min_score`` or
+    more and no other record of the source is linked to it (a bulk merge of high-score pairs,
+    after a person looked at each merged record in the preview): each field's value by the
+    survivorship ``rule``, and nothing merged away. Goes through review_item_merge, so its
+    checks, its event and its job are those of a merge from the item's page; refused with
+    ItemChanged when the item moved on since it was read here (its choices were made from
+    it). ActionNotAllowed, with the reason, otherwise."""
+    if rule not in RULES:
+        raise ActionNotAllowed(
+            f"{rule!r} is no way to choose the merged values: one of {', '.join(RULES)}."
+        )
+    survivor = str(_best_candidate(item, min_score)["target_id"])
+    _, choices = review_item_merge_plan(item, survivor=survivor, rule=rule)
+    return review_item_merge(
+        item=item,
+        user=user,
+        survivor_id=survivor,
+        merged_ids=[],
+        choices=choices,
+        expected_version=item.version,
+    )
 
 
 def review_item_reopen_after_undo(*, flow: Flow, source_id: str, reason: str, actor: str) -> None:

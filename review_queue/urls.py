@@ -23,6 +23,7 @@ urlpatterns = [
     path("views/<int:pk>/delete/", saved_view_views.saved_view_delete, name="saved_view_delete"),
     path("duplicates/", duplicate_views.duplicate_pairs_page, name="duplicate_pairs"),
     path("duplicates/link/", duplicate_views.duplicate_pairs_link, name="duplicate_pairs_link"),
+    path("duplicates/merge/", duplicate_views.duplicate_pairs_merge, name="duplicate_pairs_merge"),
     path("groups/", group_views.group_list, name="group_list"),
     path("groups/<slug:fingerprint>/", group_views.group_detail, name="group_detail"),
     path("groups/<slug:fingerprint>/retry/", group_views.group_retry, name="group_retry"),

@@ -3,12 +3,14 @@ chromium via Playwright): compares a record with its candidate, merges one into 
 field by field and undoes it, and creates one anyway."""
 
 import re
+import time
 
 import httpx
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from integration_console.sync.models import Merge
 from review_queue.models import ReviewItem
 from tests.browser.helpers import log_in, watch_for_errors
 from tests.factories import run_flow
@@ -181,4 +183,40 @@ def test_operator_previews_high_score_pairs_and_links_them_in_one_bulk_action(
     page.screenshot(path=artifacts_dir / "duplicate-pairs-linked.png", full_page=True)
     linked = ReviewItem.objects.filter(kind="possible_duplicate", status="resolved")
     assert {item.source_id for item in linked} == {"C-0031", "C-0033", "C-0035", "C-0037"}
+    assert problems == []
+
+
+def test_operator_previews_the_merged_records_and_merges_the_pairs_in_one_bulk_action(
+    page: Page, live_server, queued_world, simulator, artifacts_dir
+):
+    problems = watch_for_errors(page)
+    log_in(page, live_server, "olivia", "olivia-demo")
+    expect(page.get_by_role("heading", name="Flows")).to_be_visible()
+    page.goto(live_server.url + reverse("review_queue:duplicate_pairs"))
+    page.get_by_label("Best candidate scores at least (%)").fill("84")
+    page.get_by_label("A merge takes each field's").select_option("newest")
+    page.get_by_role("button", name="Show").click()
+
+    expect(page.locator("#pairs tbody tr")).to_have_count(2)
+    jordi = page.locator("#pairs tbody tr", has_text="C-0033")
+    # The CRM's record is the newer one: its swapped names are what the merge writes.
+    expect(jordi.locator('li[data-field="given_name"].changes')).to_contain_text("De Keyser")
+    page.screenshot(path=artifacts_dir / "duplicate-pairs-merge-preview.png", full_page=True)
+    page.get_by_role("button", name=re.compile(r"Merge these 2 pairs")).click()
+
+    expect(page.locator("#bulk-status")).to_have_text("Succeeded", timeout=30_000)
+    expect(page.locator("dt", has_text="Merge queued")).to_be_visible()
+    expect(page.locator("#count-succeeded")).to_have_text("2")
+    merges = Merge.objects.filter(source_id__in=["C-0031", "C-0033"])
+    for _ in range(150):
+        if merges.count() == 2 and all(m.status == Merge.Status.APPLIED for m in merges):
+            break
+        time.sleep(0.2)
+    assert sorted(merges.values_list("source_id", "status")) == [
+        ("C-0031", "applied"),
+        ("C-0033", "applied"),
+    ]
+    assert erp_customer(simulator, "E-10003")["given_name"] == "De Keyser"
+    page.reload()
+    page.screenshot(path=artifacts_dir / "duplicate-pairs-merged.png", full_page=True)
     assert problems == []

@@ -75,14 +75,21 @@ def merge_abilities(flow: Flow) -> MergeAbilities:
 
 
 def survivorship(
-    *, flow: Flow, fields: Iterable[str], sides: list[MergeSide], survivor: str, rule: str
+    *,
+    flow: Flow,
+    fields: Iterable[str],
+    sides: list[MergeSide],
+    survivor: str,
+    rule: str,
+    owners: dict[str, int] | None = None,
 ) -> dict[str, str]:
     """Each field's default choice (the key of the side its value comes from) by ``rule``:
     ``owner`` takes the value of the system that owns the field (the source's, or the
     survivor's where the target owns it), ``newest`` the value of the most recently updated
-    record, ``most_complete`` the longest value. A field no side fills keeps the survivor's."""
+    record, ``most_complete`` the longest value. A field no side fills keeps the survivor's.
+    ``owners`` (``field_owners(flow)``), when the caller plans many merges of one flow."""
     by_key = {side.key: side for side in sides}
-    owners = _owners(flow)
+    owners = field_owners(flow) if owners is None else owners
     choices = {}
     for name in fields:
         filled = [side for side in sides if not _blank(side.values.get(name))]
@@ -402,7 +409,8 @@ def _save(merge: Merge, **changes: Any) -> None:
     merge.save()
 
 
-def _owners(flow: Flow) -> dict[str, int]:
+def field_owners(flow: Flow) -> dict[str, int]:
+    """Field -> the id of the system that owns it ("": every other field)."""
     from integration_console.catalog.models import OwnershipRule
 
     return {
