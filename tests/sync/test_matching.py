@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from integration_console.demo import CUSTOMER_MATCH_ROLES
+from integration_console.matching.keys import RARE
 from integration_console.matching.spec import default_people_spec
-from integration_console.sync.identify import match_records, matching_for
+from integration_console.sync.identify import match_records, matching_for, remember_written
 from integration_console.sync.models import (
     AuditEntry,
     DistinctPair,
@@ -297,3 +298,40 @@ def test_a_page_with_more_keys_than_sqlite_takes_in_one_statement_is_looked_up_w
     assert len(decisions) == 200
     assert decisions["S-199"].verdict == "auto_link"
     assert decisions["S-199"].best.target_id == "T-199"
+
+
+def test_a_name_alone_offers_candidates_only_while_few_records_have_it(matching_flow):
+    """A sound-alike name is the only key a record with a mistyped e-mail and another phone
+    shares with its target record. Among a few records with that name it is found and goes to
+    a person; among many namesakes that name alone offers no one, so what a record is compared
+    with does not grow with the target (its e-mail or phone find a duplicate there)."""
+    matching = matching_for(matching_flow)
+
+    def person(given: str, family: str, number: int) -> dict:
+        return {
+            "given_name": given,
+            "family_name": family,
+            "email": f"{given}.{family}.{number}@example.org".lower(),
+            "phone": f"+4930555{number:04d}",
+        }
+
+    remember_written(
+        matching,
+        [(f"T-ada-{n}", person("Ada", "Lovelace", n)) for n in range(RARE + 5)]
+        + [(f"T-grace-{n}", person("Grace", "Hopper", n)) for n in range(RARE)],
+    )
+    # E-mail one typo away, another phone: only the name is the same.
+    mistyped = {
+        "S-ada": {**person("Ada", "Lovelace", 2), "email": "ada.lovelace.2@exampel.org"},
+        "S-grace": {**person("Grace", "Hopper", 2), "email": "grace.hopper.2@exampel.org"},
+    }
+    mistyped["S-ada"]["phone"] = mistyped["S-grace"]["phone"] = "+4940999000"
+
+    decisions = match_records(matching, matching_flow, mistyped)
+
+    assert decisions["S-grace"].verdict == "review"
+    assert decisions["S-grace"].best.target_id == "T-grace-2"
+    assert decisions["S-ada"].verdict == "new"
+    # The same record with its e-mail as the target holds it is found among the namesakes.
+    exact = {"S-ada": {**mistyped["S-ada"], "email": "ada.lovelace.2@example.org"}}
+    assert match_records(matching, matching_flow, exact)["S-ada"].best.target_id == "T-ada-2"
