@@ -55,7 +55,7 @@ import phonenumbers
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from integration_console.sync.storable import storable
+from integration_console.storable import storable
 
 from . import normalise
 from .spec import FieldComparison, MatchSpec

@@ -8,12 +8,12 @@ from typing import Any
 from connectors.base import Position, record_position
 from connectors.errors import ConnectorError
 from integration_console.catalog.models import System
+from integration_console.storable import storable
 
 from .connections import connector_for
 from .models import Flow
 from .redaction import mask_payload
 from .selectors import resource_sensitive_paths
-from .storable import storable
 
 BROWSE_PAGE_SIZE = 25
 

@@ -21,9 +21,9 @@ from integration_console.matching.decide import Decision, decide
 from integration_console.matching.keys import blocking_keys, most_shared, walk_limit
 from integration_console.matching.scoring import Prepared, forms_digest
 from integration_console.matching.spec import MatchSpec
+from integration_console.storable import storable, storable_id
 
 from .models import DistinctPair, Flow, RecordLink, TargetRecord, TargetRecordKey
-from .storable import storable, storable_id
 
 # A key shared by more target records than this (a company's info@ address, a common surname's
 # phonetic key) offers only the most recent of them: a look-up stays bounded however large the

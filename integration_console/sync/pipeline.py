@@ -32,6 +32,13 @@ from connectors.errors import (
 from integration_console.catalog.models import FieldMapVersion, FieldRule, OwnershipRule
 from integration_console.catalog.schema import is_blank, payload_errors
 from integration_console.matching.scoring import ALIKE
+from integration_console.storable import (
+    MAX_ID,
+    storable,
+    storable_id,
+    storable_text,
+    unsendable_values,
+)
 
 from .contracts import active_contract_fields, check_contract
 from .failures import FailureKind, RecordFailure, describe_field_errors
@@ -41,7 +48,6 @@ from .mapping import KeptCorrection, Transformed, target_field, transform_record
 from .models import AuditEntry, Correction, Flow, RecordLink, SyncRun
 from .redaction import MASK, mask_payload, sensitive_fields, sensitive_source_paths
 from .signals import record_failed, record_synced
-from .storable import MAX_ID, storable, storable_id, storable_text, unsendable_values
 
 logger = logging.getLogger(__name__)
 

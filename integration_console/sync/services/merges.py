@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from connectors.base import Capabilities, can_bring_back, removal_for_merge
 from connectors.errors import ConnectorError
+from integration_console.storable import storable
 
 from ..connections import connector_for
 from ..dispatch import enqueue_job
@@ -28,7 +29,6 @@ from ..locks import record_lock
 from ..models import AuditEntry, Flow, Merge, RecordLink
 from ..pipeline import Attempt, audit_entry, payload_hash, prepare
 from ..signals import merge_undone, record_synced
-from ..storable import storable
 from .runs import flow_context
 
 logger = logging.getLogger(__name__)
