@@ -12,6 +12,12 @@ whatever the size of the target. Each kind of key catches duplicates the others 
 - ``birth_date:<YYYY-MM-DD>|<initial>``: the same date of birth and the initial of the given
   name (or of the family name, for swapped names): catches a person who moved, married and
   changed address, phone and e-mail.
+- ``birth_name:<YYYY-MM-DD>|<Metaphone of a name>``, for the given name (and each formal name
+  it is a nickname of) and the family name: the same birthday and a name that sounds the same,
+  either way round. In a target of millions a birthday with an initial is shared by many; with
+  a name's sound it still finds the person whose other name, e-mail and phone all changed.
+- ``email_user:<local part>``, made with ``email``: the same address at another domain, or
+  with a typo in the domain ("hotmial.com").
 - ``field:<name>:<value>``: the exact normalised value of any payload field (a VAT number).
 """
 
@@ -35,7 +41,7 @@ MAX_SCORED = 12
 # phone, a family at a postcode, a named field) are shared by one person or one household
 # whatever the size of the target, so what a record is compared with stays the same from ten
 # thousand records to millions.
-WEAK_KINDS = frozenset({"surname_phonetic", "birth_date"})
+WEAK_KINDS = frozenset({"surname_phonetic", "birth_date", "birth_name", "email_user"})
 RARE = 3
 # How much of a given name's phonetic key a surname's key takes.
 GIVEN_SOUND = 2
@@ -55,7 +61,10 @@ def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
     country = normalise.country(role_value("country"))
     for kind in spec.blocking:
         if kind == "email":
-            keys.update(_key(kind, normalise.email(role_value("email"))))
+            address = normalise.email(role_value("email"))
+            keys.update(_key(kind, address))
+            if address and "@" in address:
+                keys.update(_key("email_user", address.rpartition("@")[0]))
         elif kind == "phone":
             keys.update(_key(kind, normalise.phone(role_value("phone"), country)))
         elif kind == "name_postcode":
@@ -77,6 +86,8 @@ def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
                 given, family = role_value("given_name"), role_value("family_name")
                 for letter in sorted(_initials(given) | _initials(family)):
                     keys.update(_key(kind, f"{born}|{letter}"))
+                for sound in sorted(_sounds(given) | _sounds(family)):
+                    keys.update(_key("birth_name", f"{born}|{sound}"))
         elif kind.startswith(FIELD_BLOCKING_PREFIX):
             payload_field = kind[len(FIELD_BLOCKING_PREFIX) :]
             keys.update(_key(kind, normalise.exact(record.get(payload_field))))
@@ -93,6 +104,13 @@ def _given_sounds(given_name: Any) -> set[str]:
         sound = normalise.phonetic(form)
         sounds.add(sound[:GIVEN_SOUND] if sound else form[0])
     return sounds
+
+
+def _sounds(name: Any) -> set[str]:
+    """The phonetic key of a name, and of each formal name it is a nickname of."""
+    return {
+        sound for form in normalise.given_name_forms(name) if (sound := normalise.phonetic(form))
+    }
 
 
 def _initials(given_name: Any) -> set[str]:

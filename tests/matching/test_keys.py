@@ -23,6 +23,12 @@ def test_a_record_has_a_key_of_each_kind():
         "surname_phonetic:AT|LF",
         "birth_date:1815-12-10|a",
         "birth_date:1815-12-10|l",
+        # Her birthday with the sound of each of her names (and of Adeline's, Adriana's).
+        "birth_name:1815-12-10|AT",
+        "birth_name:1815-12-10|ATLN",
+        "birth_name:1815-12-10|ANTRN",
+        "birth_name:1815-12-10|LFLS",
+        "email_user:ada.lovelace",
     }
 
 
@@ -94,7 +100,8 @@ def test_a_key_needs_both_of_its_parts():
 def test_only_the_kinds_the_spec_names_are_made():
     keys = blocking_keys(ada(), people_spec(blocking=["email", "phone"]))
 
-    assert {key.split(":")[0] for key in keys} == {"email", "phone"}
+    # The e-mail kind makes its address's local part a key too.
+    assert {key.split(":")[0] for key in keys} == {"email", "email_user", "phone"}
 
 
 def field_spec(name: str) -> MatchSpec:
@@ -186,3 +193,23 @@ def test_a_crowded_weak_key_still_counts_for_a_candidate_another_key_offers():
     assert most_shared(ids_of_key, ids_of_key) == ["ada", "husband"]
     assert walk_limit("surname_phonetic:LFLS|AT", 20) == RARE + 1
     assert walk_limit("email:ada@example.com", 20) == 20
+
+
+def test_a_person_whose_other_name_email_and_phone_changed_meets_by_birthday_and_name():
+    married = ada(family_name="Byron", email="ada@byron.example", phone=None, postcode=None)
+
+    assert "birth_name:1815-12-10|AT" in blocking_keys(married, people_spec())
+    assert blocking_keys(married, people_spec()) & blocking_keys(ada(), people_spec()) == {
+        "birth_date:1815-12-10|a",
+        "birth_name:1815-12-10|AT",
+        "birth_name:1815-12-10|ATLN",
+        "birth_name:1815-12-10|ANTRN",
+    }
+
+
+def test_an_address_with_a_typo_in_its_domain_meets_by_its_local_part():
+    typo = ada(email="ada.lovelace@exmaple.com")
+
+    shared = blocking_keys(typo, people_spec()) & blocking_keys(ada(), people_spec())
+    assert "email_user:ada.lovelace" in shared
+    assert not any(key.startswith("email:") for key in shared)

@@ -320,10 +320,10 @@ def test_a_name_alone_offers_candidates_only_while_few_records_have_it(matching_
         [(f"T-ada-{n}", person("Ada", "Lovelace", n)) for n in range(RARE + 5)]
         + [(f"T-grace-{n}", person("Grace", "Hopper", n)) for n in range(RARE)],
     )
-    # E-mail one typo away, another phone: only the name is the same.
+    # E-mail one typo away (its local part too), another phone: only the name is the same.
     mistyped = {
-        "S-ada": {**person("Ada", "Lovelace", 2), "email": "ada.lovelace.2@exampel.org"},
-        "S-grace": {**person("Grace", "Hopper", 2), "email": "grace.hopper.2@exampel.org"},
+        "S-ada": {**person("Ada", "Lovelace", 2), "email": "ada.lovelace2@example.org"},
+        "S-grace": {**person("Grace", "Hopper", 2), "email": "grace.hopper2@example.org"},
     }
     mistyped["S-ada"]["phone"] = mistyped["S-grace"]["phone"] = "+4940999000"
 
