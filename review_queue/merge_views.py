@@ -124,7 +124,6 @@ def item_merge(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "preview": preview,
         "abilities": merge_abilities(item.flow),
-        "sensitive": sensitive_fields(item.flow.data_class.fields),
     }
     return render(request, "review_queue/item_merge.html", context)
 
