@@ -71,19 +71,27 @@ def job_is_pending(job_id: str, *, started_within: float | None = None) -> bool:
     if jobs_run_in_process():
         return False
     import django_rq
+    from rq import Queue
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
+    connection = django_rq.get_connection("default")
     try:
-        job = Job.fetch(job_id, connection=django_rq.get_connection("default"))
+        job = Job.fetch(job_id, connection=connection)
     except NoSuchJobError:
         return False
     status = job.get_status()
+    if status == JobStatus.QUEUED:
+        # A worker takes a job off its queue before its work horse marks it started; one
+        # killed in between leaves the job "queued" in a list no worker reads (RQ's
+        # intermediate queue, which RQ sweeps only every few minutes). Only a job still in
+        # its queue is waiting. Asking again for one a live worker is just starting at most
+        # queues it twice, and jobs that claim their row do nothing the second time.
+        return Queue(job.origin, connection=connection).get_job_position(job.id) is not None
     if status == JobStatus.STARTED and started_within is not None and job.started_at:
         started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
         return (datetime.now(UTC) - started).total_seconds() <= started_within
     return status in (
-        JobStatus.QUEUED,
         JobStatus.STARTED,
         JobStatus.SCHEDULED,
         JobStatus.DEFERRED,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from integration_console.sync.dispatch import enqueue_job
+from integration_console.sync.dispatch import enqueue_job, job_is_pending
 
 # Outside a transaction, as in a view: the job is handed over at once.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,3 +56,27 @@ def test_a_jobs_follow_up_runs_after_it_not_inside_it(settings):
     depths = [depth for _, depth in ran]
     assert len(depths) == 51
     assert max(depths) - min(depths) == 0  # a loop, not a recursion 50 deep
+
+
+def test_a_job_a_dead_worker_took_off_its_queue_is_not_taken_for_waiting(redis_url, settings):
+    """RQ moves a job to an "intermediate" list when a worker takes it, and marks it started
+    only in the work horse; a worker killed in between leaves it "queued" where no worker
+    looks. The recovery must see it as lost, or the chunk it was for waits for ever."""
+    import django_rq
+    from rq import Queue
+
+    settings.REDIS_URL = redis_url
+    # A queue of this test's own: the lane's rqworker listens on "default".
+    queue = Queue("dispatch-test", connection=django_rq.get_connection("default"))
+    queue.empty()
+    queue.enqueue("tests.sync.test_dispatch.note_thread", 1, job_id="dispatch-test-taken")
+    queue.enqueue("tests.sync.test_dispatch.note_thread", 2, job_id="dispatch-test-waiting")
+    try:
+        taken, _ = Queue.dequeue_any([queue], None, connection=queue.connection)
+        assert taken.id == "dispatch-test-taken"  # and its worker dies here
+
+        assert not job_is_pending("dispatch-test-taken")
+        assert job_is_pending("dispatch-test-waiting")
+    finally:
+        queue.empty()
+        queue.intermediate_queue.remove("dispatch-test-taken")
