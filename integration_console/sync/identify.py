@@ -7,7 +7,8 @@ blocking keys), which the console keeps from its own writes and from reading the
 
 A page of records costs three queries here whatever the number of records the target holds:
 the candidates' keys (each key's walk stops after CANDIDATES_PER_KEY entries), the distinct
-pairs, and the values of the candidates to score (at most MAX_SCORED a record).
+pairs (and, on a page that has some, their rows in the index), and the values of the
+candidates to score (at most MAX_SCORED a record).
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -64,41 +65,33 @@ def match_records(
         source_id: blocking_keys(payload, matching.spec) for source_id, payload in payloads.items()
     }
     wanted = sorted(set().union(*keys_of.values())) if keys_of else []
-    targets_of_key = _targets_of_keys(matching, wanted)
-    distinct = (
-        set(
-            DistinctPair.objects.filter(flow=flow, source_id__in=list(payloads)).values_list(
-                "source_id", "target_id"
-            )
-        )
-        if targets_of_key
-        else set()
-    )
+    records_of_key = _records_of_keys(matching, wanted)
+    distinct = _distinct_pairs(flow, payloads) if records_of_key else set()
+    distinct_records = _records_of_pairs(matching, distinct)
     chosen = {}
     for source_id in payloads:
         offered = {
-            key: [t for t in targets_of_key.get(key, ()) if (source_id, t) not in distinct]
+            key: [r for r in records_of_key.get(key, ()) if (source_id, r) not in distinct_records]
             for key in keys_of[source_id]
         }
         chosen[source_id] = most_shared(keys_of[source_id], offered)
     # Only the candidates that will be scored are read: at most MAX_SCORED a record.
-    needed = {t for found in chosen.values() for t in found}
+    needed = {r for found in chosen.values() for r in found}
     digest = forms_digest(matching.spec)
     rows = (
-        TargetRecord.objects.filter(
-            system_id=matching.system_id, resource=matching.resource, target_id__in=needed
-        ).values_list("target_id", "values", "forms")
+        TargetRecord.objects.filter(pk__in=needed).values_list("pk", "target_id", "values", "forms")
         if needed
         else ()
     )
     # Prepared from the forms stored with each record: no candidate is normalised here.
-    prepared = {
-        target_id: Prepared.restored(values, forms, matching.spec, digest)
-        for target_id, values, forms in rows
-    }
+    target_of: dict[int, str] = {}
+    prepared = {}
+    for pk, target_id, values, forms in rows:
+        target_of[pk] = target_id
+        prepared[target_id] = Prepared.restored(values, forms, matching.spec, digest)
     decisions = {}
     for source_id, payload in payloads.items():
-        found = chosen[source_id]
+        found = [target_of[r] for r in chosen[source_id] if r in target_of]
         if not found and ask is not None:
             answered = _asked(matching, ask(payload))
             prepared.update(
@@ -115,43 +108,75 @@ def match_records(
     return decisions
 
 
-def _targets_of_keys(matching: Matching, keys: list[str]) -> dict[str, list[str]]:
-    """Key -> the target ids that have it, the highest ids first: at most CANDIDATES_PER_KEY
-    of a strong key, and of a weak key just enough to tell whether it is rare (``walk_limit``).
-    Each key is read by a bounded walk down the key's index entries, which stops there: a
-    crowded key costs no more in a target of millions. One statement on
+def _records_of_keys(matching: Matching, keys: list[str]) -> dict[str, list[int]]:
+    """Key -> the rows of the target records that have it, the newest first: at most
+    CANDIDATES_PER_KEY of a strong key, and of a weak key just enough to tell whether it is
+    rare (``walk_limit``). Each key is read by a bounded walk down its hash's index entries,
+    which stops there: a crowded key costs no more in a target of millions. One statement on
     PostgreSQL (a LATERAL join); on SQLite, one per KEYS_PER_STATEMENT keys (a UNION ALL of
     limited selects, under SQLite's limit on compound selects)."""
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[int]] = {}
     if not keys:
         return found
+    keys_of_hash: dict[int, list[str]] = {}
+    for key in keys:
+        key_hash = TargetRecordKey.hash_of(matching.system_id, matching.resource, key)
+        keys_of_hash.setdefault(key_hash, []).append(key)
+    hashes = list(keys_of_hash)
+    walks = [max(walk_limit(key, CANDIDATES_PER_KEY) for key in keys_of_hash[h]) for h in hashes]
     table = TargetRecordKey._meta.db_table
-    walks = [walk_limit(key, CANDIDATES_PER_KEY) for key in keys]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"SELECT k.key, t.target_id FROM unnest(%s::text[], %s::int[]) AS k(key, walk) "
-                f"CROSS JOIN LATERAL (SELECT target_id FROM {table} WHERE system_id = %s "
-                f"AND resource = %s AND key = k.key ORDER BY target_id DESC LIMIT k.walk) AS t",
-                [keys, walks, matching.system_id, matching.resource],
+                f"SELECT k.hash, t.record_id FROM unnest(%s::bigint[], %s::int[]) AS k(hash, walk) "
+                f"CROSS JOIN LATERAL (SELECT record_id FROM {table} WHERE key_hash = k.hash "
+                f"ORDER BY record_id DESC LIMIT k.walk) AS t",
+                [hashes, walks],
             )
             rows = cursor.fetchall()
         else:
             rows = []
             one = (
-                f"SELECT * FROM (SELECT key, target_id FROM {table} WHERE system_id = %s "
-                f"AND resource = %s AND key = %s ORDER BY target_id DESC LIMIT %s)"
+                f"SELECT * FROM (SELECT key_hash, record_id FROM {table} WHERE key_hash = %s "
+                f"ORDER BY record_id DESC LIMIT %s)"
             )
-            for start in range(0, len(keys), KEYS_PER_STATEMENT):
-                part = keys[start : start + KEYS_PER_STATEMENT]
+            for start in range(0, len(hashes), KEYS_PER_STATEMENT):
+                part = hashes[start : start + KEYS_PER_STATEMENT]
                 params: list[Any] = []
-                for key, walk in zip(part, walks[start : start + KEYS_PER_STATEMENT], strict=True):
-                    params += [matching.system_id, matching.resource, key, walk]
+                for key_hash, walk in zip(
+                    part, walks[start : start + KEYS_PER_STATEMENT], strict=True
+                ):
+                    params += [key_hash, walk]
                 cursor.execute(" UNION ALL ".join([one] * len(part)), params)
                 rows += cursor.fetchall()
-    for key, target_id in rows:
-        found.setdefault(key, []).append(target_id)
+    for key_hash, record in rows:
+        for key in keys_of_hash[key_hash]:
+            found.setdefault(key, []).append(record)
     return found
+
+
+def _distinct_pairs(flow: Flow, payloads: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The pairs (source id, target id) a person called distinct, for the page's records."""
+    return set(
+        DistinctPair.objects.filter(flow=flow, source_id__in=list(payloads)).values_list(
+            "source_id", "target_id"
+        )
+    )
+
+
+def _records_of_pairs(matching: Matching, pairs: set[tuple[str, str]]) -> set[tuple[str, int]]:
+    """The same pairs with the row of each target record in the index: a query more only on
+    the rare page that has some."""
+    if not pairs:
+        return set()
+    record_of = dict(
+        TargetRecord.objects.filter(
+            system_id=matching.system_id,
+            resource=matching.resource,
+            target_id__in={target_id for _, target_id in pairs},
+        ).values_list("target_id", "pk")
+    )
+    return {(source, record_of[target]) for source, target in pairs if target in record_of}
 
 
 def _asked(matching: Matching, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -213,16 +238,17 @@ def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
         unique_fields=["system", "resource", "target_id"],
         update_fields=["values", "forms", "seen_at"],
     )
-    TargetRecordKey.objects.filter(
-        system_id=matching.system_id, resource=matching.resource, target_id__in=list(rows)
-    ).delete()
+    record_of = dict(
+        TargetRecord.objects.filter(
+            system_id=matching.system_id, resource=matching.resource, target_id__in=list(rows)
+        ).values_list("target_id", "pk")
+    )
+    TargetRecordKey.objects.filter(record_id__in=record_of.values()).delete()
     TargetRecordKey.objects.bulk_create(
         [
             TargetRecordKey(
-                system_id=matching.system_id,
-                resource=matching.resource,
-                key=key,
-                target_id=target_id,
+                key_hash=TargetRecordKey.hash_of(matching.system_id, matching.resource, key),
+                record_id=record_of[target_id],
             )
             for target_id, values in rows.items()
             for key in blocking_keys(values, matching.spec)
@@ -233,13 +259,11 @@ def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
 
 def forget(matching: Matching, target_ids: Iterable[str]) -> None:
     """Take records out of the index (merged away, archived or deleted in the target)."""
-    ids = list(target_ids)
-    TargetRecordKey.objects.filter(
-        system_id=matching.system_id, resource=matching.resource, target_id__in=ids
-    ).delete()
-    TargetRecord.objects.filter(
-        system_id=matching.system_id, resource=matching.resource, target_id__in=ids
-    ).delete()
+    records = TargetRecord.objects.filter(
+        system_id=matching.system_id, resource=matching.resource, target_id__in=list(target_ids)
+    )
+    TargetRecordKey.objects.filter(record__in=records).delete()
+    records.delete()
 
 
 def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500) -> int:
@@ -263,10 +287,6 @@ def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500)
     gone = TargetRecord.objects.filter(
         system_id=matching.system_id, resource=matching.resource, seen_at__lt=started
     )
-    TargetRecordKey.objects.filter(
-        system_id=matching.system_id,
-        resource=matching.resource,
-        target_id__in=gone.values("target_id"),
-    ).delete()
+    TargetRecordKey.objects.filter(record__in=gone).delete()
     gone.delete()
     return read
