@@ -10,7 +10,8 @@ fill it) with generated people (``bench/people.py``: seeded, with known duplicat
 ``identify.match_records`` over pages of 100 incoming records, as the engine calls it once a
 page: its three queries and the scoring. Printed: microseconds per record (median of the
 pages, best of PASSES passes) and the ratio against the smallest size in the same run; the
-target is flat (1.0x).
+target is flat (1.0x). Beside them, the work a record asks for (keys, index entries read,
+candidates scored), which does not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ FILL_BATCH = 5_000
 # The incoming records are matched this many times (the normalisers' caches emptied before
 # each pass) and the best pass is kept: a pass is a few seconds, which another process on a
 # busy machine can slow down at random.
-PASSES = 3
+PASSES = 5
 
 
 def main() -> None:
@@ -52,18 +53,25 @@ def main() -> None:
             print(
                 f"  {database:<10} {size:>9,} targets: {figures['us_per_record']:8.0f} µs/record "
                 f"(filled in {figures['fill_s']:.0f} s; passes "
-                f"{', '.join(f'{p:.0f}' for p in figures['passes'])})",
+                f"{', '.join(f'{p:.0f}' for p in figures['passes'])}); a record: "
+                f"{figures['keys']:.1f} keys, {figures['entries']:.1f} index entries read, "
+                f"{figures['candidates']:.2f} candidates scored",
                 flush=True,
             )
     print()
-    print("| database | target records | µs per record (median page) | vs smallest |")
-    print("| --- | ---: | ---: | ---: |")
+    print(
+        "| database | target records | µs per record (median page) | vs smallest "
+        "| index entries read | candidates scored |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for database in args.databases:
         mine = [(size, f) for d, size, f in rows if d == database]
         base = mine[0][1]["us_per_record"]
-        for size, figures in mine:
-            ratio = figures["us_per_record"] / base
-            print(f"| {database} | {size:,} | {figures['us_per_record']:.0f} | {ratio:.2f}x |")
+        for size, f in mine:
+            print(
+                f"| {database} | {size:,} | {f['us_per_record']:.0f} "
+                f"| {f['us_per_record'] / base:.2f}x | {f['entries']:.1f} | {f['candidates']:.2f} |"
+            )
 
 
 def parse_args() -> argparse.Namespace:
@@ -156,7 +164,30 @@ def child(args: argparse.Namespace) -> None:
             match_records(matching, flow, page)
             timings.append((time.perf_counter() - began) / len(page) * 1e6)
         passes.append(statistics.median(timings))
-    print(json.dumps({"us_per_record": min(passes), "passes": passes, "fill_s": fill}))
+    figures = {"us_per_record": min(passes), "passes": passes, "fill_s": fill}
+    print(json.dumps({**figures, **work_a_record(matching, pages)}))
+
+
+def work_a_record(matching, pages: list[dict]) -> dict:
+    """What a record asked of the index, on average: its keys, the index entries their walks
+    read, and the candidates scored. These, not the clock, say whether the work grows."""
+    from integration_console.matching.keys import blocking_keys, most_shared
+    from integration_console.sync.identify import _records_of_keys
+
+    keys = entries = candidates = records = 0
+    for page in pages:
+        keys_of = {source_id: blocking_keys(p, matching.spec) for source_id, p in page.items()}
+        found = _records_of_keys(matching, sorted(set().union(*keys_of.values())))
+        for record_keys in keys_of.values():
+            records += 1
+            keys += len(record_keys)
+            entries += sum(len(found.get(key, ())) for key in record_keys)
+            candidates += len(most_shared(record_keys, found))
+    return {
+        "keys": keys / records,
+        "entries": entries / records,
+        "candidates": candidates / records,
+    }
 
 
 def forget_normalised() -> None:

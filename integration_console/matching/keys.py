@@ -9,13 +9,11 @@ whatever the size of the target. Each kind of key catches duplicates the others 
 - ``surname_phonetic:<Metaphone of the family name>|<start of the given name's Metaphone>``,
   for both ways round (the given name taken as the family name too), so swapped names meet; a
   nickname also gives the key of each formal name it is a nickname of ("Bob" -> Robert's).
-- ``birth_date:<YYYY-MM-DD>|<initial>``: the same date of birth and the initial of the given
-  name (or of the family name, for swapped names): catches a person who moved, married and
-  changed address, phone and e-mail.
-- ``birth_name:<YYYY-MM-DD>|<Metaphone of a name>``, for the given name (and each formal name
-  it is a nickname of) and the family name: the same birthday and a name that sounds the same,
-  either way round. In a target of millions a birthday with an initial is shared by many; with
-  a name's sound it still finds the person whose other name, e-mail and phone all changed.
+- ``birth_name:<YYYY-MM-DD>|<Metaphone of a name>`` (the ``birth_date`` blocking kind), for
+  the given name (and each formal name it is a nickname of) and the family name: the same
+  birthday and a name that sounds the same, either way round. It finds the person who moved,
+  married and changed address, phone and e-mail. (A birthday with only an initial found no
+  more duplicates in a target of a million, and offered a stranger or two for every record.)
 - ``email_user:<local part>``, made with ``email``: the same address at another domain, or
   with a typo in the domain ("hotmial.com").
 - ``field:<name>:<value>``: the exact normalised value of any payload field (a VAT number).
@@ -35,13 +33,13 @@ MAX_KEY = 200
 # candidate costs, so this keeps a record's cost the same however large the target grows.
 MAX_SCORED = 12
 # Keys that different people share by chance, the more often the larger the target: a family
-# name that sounds alike (with the start of a given name), a birthday (with an initial). Such a
-# key offers its records by itself only while it is rare (RARE records or fewer have it); once
-# crowded, it only adds weight to candidates another key offers. The strong keys (an e-mail, a
-# phone, a family at a postcode, a named field) are shared by one person or one household
-# whatever the size of the target, so what a record is compared with stays the same from ten
-# thousand records to millions.
-WEAK_KINDS = frozenset({"surname_phonetic", "birth_date", "birth_name", "email_user"})
+# name that sounds alike (with the start of a given name), a birthday (with a name's sound), the
+# local part of an e-mail address at any domain. Such a key offers its records by itself only
+# while it is rare (RARE records or fewer have it); once crowded, it only adds weight to
+# candidates another key offers. The strong keys (an e-mail, a phone, a family at a postcode, a
+# named field) are shared by one person or one household whatever the size of the target, so
+# what a record is compared with stays the same from ten thousand records to millions.
+WEAK_KINDS = frozenset({"surname_phonetic", "birth_name", "email_user"})
 RARE = 3
 # How much of a given name's phonetic key a surname's key takes.
 GIVEN_SOUND = 2
@@ -84,8 +82,6 @@ def blocking_keys(record: Mapping[str, Any], spec: MatchSpec) -> frozenset[str]:
             born = normalise.date(role_value("birth_date"))
             if born:
                 given, family = role_value("given_name"), role_value("family_name")
-                for letter in sorted(_initials(given) | _initials(family)):
-                    keys.update(_key(kind, f"{born}|{letter}"))
                 for sound in sorted(_sounds(given) | _sounds(family)):
                     keys.update(_key("birth_name", f"{born}|{sound}"))
         elif kind.startswith(FIELD_BLOCKING_PREFIX):
@@ -111,11 +107,6 @@ def _sounds(name: Any) -> set[str]:
     return {
         sound for form in normalise.given_name_forms(name) if (sound := normalise.phonetic(form))
     }
-
-
-def _initials(given_name: Any) -> set[str]:
-    """The initial of a given name and of each formal name it is a nickname of."""
-    return {form[0] for form in normalise.given_name_forms(given_name)}
 
 
 def _key(kind: str, value: str | None) -> tuple[str, ...]:

@@ -21,8 +21,6 @@ def test_a_record_has_a_key_of_each_kind():
         "surname_phonetic:LFLS|AT",
         "surname_phonetic:LFLS|AN",
         "surname_phonetic:AT|LF",
-        "birth_date:1815-12-10|a",
-        "birth_date:1815-12-10|l",
         # Her birthday with the sound of each of her names (and of Adeline's, Adriana's).
         "birth_name:1815-12-10|AT",
         "birth_name:1815-12-10|ATLN",
@@ -200,7 +198,6 @@ def test_a_person_whose_other_name_email_and_phone_changed_meets_by_birthday_and
 
     assert "birth_name:1815-12-10|AT" in blocking_keys(married, people_spec())
     assert blocking_keys(married, people_spec()) & blocking_keys(ada(), people_spec()) == {
-        "birth_date:1815-12-10|a",
         "birth_name:1815-12-10|AT",
         "birth_name:1815-12-10|ATLN",
         "birth_name:1815-12-10|ANTRN",
