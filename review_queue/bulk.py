@@ -41,6 +41,7 @@ from .models import BulkAction, ReviewItem, ReviewItemEvent
 from .services import (
     ACT_PERMISSION,
     ActionNotAllowed,
+    ItemChanged,
     _require_actionable,
     actor_for,
     assignment_change,
@@ -500,6 +501,8 @@ class _Execution:
             with transaction.atomic() if savepoint else nullcontext():
                 try:
                     self._apply(item)
+                except ItemChanged as exc:
+                    return "refused", exc.in_bulk()
                 except ActionNotAllowed as exc:
                     # Caught inside the savepoint: what the service did before refusing is
                     # kept (a dismissal that finds the record's lost create links it, and

@@ -54,10 +54,15 @@ class ItemChanged(ActionNotAllowed):
             f"{c.who} {c.what} at {formats.date_format(timezone.localtime(c.when), 'Y-m-d H:i:s')}"
             for c in changes
         )
+        self.told = f": {told}" if told else ""
         super().__init__(
-            f"This item changed since you opened it{': ' + told if told else ''}. "
+            f"This item changed since you opened it{self.told}. "
             "Nothing was saved; review the item and try again."
         )
+
+    def in_bulk(self) -> str:
+        """The refusal as a bulk action lists it: nobody opened this item."""
+        return f"It changed while the bulk action ran{self.told}; it was left as it was."
 
 
 @contextmanager

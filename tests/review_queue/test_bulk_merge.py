@@ -207,6 +207,40 @@ def test_a_pair_below_the_score_and_one_whose_candidate_is_linked_elsewhere_are_
         assert erp_customer(simulator, target_id) == record
 
 
+def test_a_pair_another_operator_acts_on_while_the_bulk_merge_runs_is_left_as_it_was(
+    pairs, simulator, django_capture_on_commit_callbacks, monkeypatch
+):
+    olivia, other = demo_user("olivia"), UserFactory(username="otto", role=roles.OPERATOR)
+    item = pairs["C-0031"]
+    record = erp_customer(simulator, "E-10001")
+    plan = services.review_item_merge_plan
+
+    def plan_while_another_operator_acts(changing, **kwargs):
+        # Otto takes the item after the job read it and before its merge locks it.
+        services.review_item_assign(
+            item=ReviewItem.objects.get(pk=changing.pk), user=other, assignee=other
+        )
+        return plan(changing, **kwargs)
+
+    monkeypatch.setattr(services, "review_item_merge_plan", plan_while_another_operator_acts)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = bulk_action_start(
+            user=olivia,
+            action=BulkAction.Action.MERGE_BEST,
+            parameters={"min_score": 0.84, "rule": "owner"},
+            item_ids=[item.pk],
+        )
+    job.refresh_from_db()
+
+    assert (job.succeeded, job.refused) == (0, 1)
+    reason = job.refusals[0]["reason"]
+    assert reason.startswith("It changed while the bulk action ran: otto assigned")
+    assert reason.endswith("; it was left as it was.")
+    assert "since you opened it" not in reason
+    assert not Merge.objects.exists()
+    assert erp_customer(simulator, "E-10001") == record
+
+
 def test_the_preview_shows_the_record_each_merge_makes_and_what_it_changes(client, pairs):
     client.force_login(demo_user("olivia"))
     wulf = pairs["C-0035"]
