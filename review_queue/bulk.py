@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ from integration_console.sync.dispatch import (
 )
 from integration_console.sync.failures import FailureKind
 from integration_console.sync.locks import record_lock, record_lock_key
-from integration_console.sync.models import AuditEntry
+from integration_console.sync.models import AuditEntry, Merge
 
 from .filters import ReviewItemFilter
 from .models import BulkAction, ReviewItem, ReviewItemEvent
@@ -64,6 +64,8 @@ BEAT_SECONDS = 10.0  # a batch ends early after this long: its commit is the hea
 # A queued action whose job never started (lost with Redis, or with the web process that was to
 # run it) is queued again after this long.
 QUEUED_STALE_AFTER = timedelta(minutes=5)
+# The merges a bulk merge's progress page lists at most (the preview it came from shows fewer).
+MERGES_LISTED = 200
 
 
 class BulkActionNotQueued(Exception):
@@ -271,6 +273,36 @@ def bulk_actions_visible_to(user: AbstractBaseUser) -> QuerySet[BulkAction]:
 def bulk_actions_recent(user: AbstractBaseUser, *, limit: int = 20) -> list[BulkAction]:
     """``user``'s most recent bulk actions, newest first (staff: everyone's)."""
     return list(bulk_actions_visible_to(user).order_by("-requested_at", "-id")[:limit])
+
+
+def bulk_action_merges(bulk_action: BulkAction, *, limit: int = MERGES_LISTED) -> list[Merge]:
+    """The merges a bulk merge queued, by record, each as it stands now (applied, stopped
+    half-way, undone...): the progress page lists them, so that one that stopped is found and
+    resumed or undone. At most ``limit``; none for any other action."""
+    if (
+        bulk_action.action != BulkAction.Action.MERGE_BEST
+        or bulk_action.started_at is None
+        or bulk_action.requested_by is None
+    ):
+        return []
+    chosen = BulkAction.objects.filter(pk=bulk_action.pk).values_list("item_ids", flat=True)
+    sources_of: dict[int, list[str]] = {}
+    for flow_id, source_id in ReviewItem.objects.filter(pk__in=chosen.get() or []).values_list(
+        "flow_id", "source_id"
+    ):
+        sources_of.setdefault(flow_id, []).append(source_id)
+    if not sources_of:
+        return []
+    records = Q()
+    for flow_id, source_ids in sources_of.items():
+        records |= Q(flow_id=flow_id, source_id__in=source_ids)
+    return list(
+        Merge.objects.filter(
+            records,
+            requested_by=actor_for(bulk_action.requested_by),
+            requested_at__gte=bulk_action.started_at,
+        ).order_by("source_id", "-requested_at")[:limit]
+    )
 
 
 # --- the job ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Everything that changes a review item. Each service is transactional; those that move an
 item between statuses are idempotent."""
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -454,8 +455,12 @@ def _best_candidate(item: ReviewItem, min_score: float) -> dict[str, Any]:
     best = candidates[0]
     score = float((best.get("score") or {}).get("total") or 0)
     if score < min_score:
+        # Rounded, 80.96% would read "81%, below 81%": then a tenth, rounded down, tells.
+        shown = f"{score:.0%}"
+        if shown == f"{min_score:.0%}":
+            shown = f"{math.floor(score * 1000) / 10:.1f}%"
         raise ActionNotAllowed(
-            f"Its best candidate scores {score:.0%}, below {min_score:.0%}: left for a person."
+            f"Its best candidate scores {shown}, below {min_score:.0%}: left for a person."
         )
     if best.get("linked_from"):
         raise ActionNotAllowed(

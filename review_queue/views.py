@@ -120,7 +120,11 @@ def bulk_action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "review_queue/bulk_action_detail.html",
-        {"bulk_action": found, "stalled": bulk.bulk_action_is_stalled(found)},
+        {
+            "bulk_action": found,
+            "stalled": bulk.bulk_action_is_stalled(found),
+            "merges": bulk.bulk_action_merges(found),
+        },
     )
 
 

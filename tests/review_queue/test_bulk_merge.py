@@ -119,6 +119,29 @@ def test_a_bulk_merge_writes_the_values_the_rule_chose_into_each_best_candidate(
     )
 
 
+def test_the_progress_page_lists_each_merge_it_queued_and_where_it_stands(
+    client, pairs, simulator, django_capture_on_commit_callbacks
+):
+    client.force_login(demo_user("olivia"))
+    chosen = [pairs["C-0031"], pairs["C-0035"]]
+    # "Most complete" keeps E-10005's formatted phone, which the simulated ERP refuses.
+    merge_pairs(
+        client, django_capture_on_commit_callbacks, items=chosen, min_score=80, rule="most_complete"
+    )
+    job = BulkAction.objects.get()
+
+    page = client.get(reverse("review_queue:bulk_action_detail", args=[job.pk])).content.decode()
+
+    listed = page[page.index('id="bulk-merges"') :].split("</table>")[0]
+    applied, stopped = Merge.objects.get(source_id="C-0031"), Merge.objects.get(source_id="C-0035")
+    assert (applied.status, stopped.status) == (Merge.Status.APPLIED, Merge.Status.FAILED)
+    for merge, label in ((applied, "Applied"), (stopped, "Stopped half-way")):
+        row = listed[listed.index(f'data-merge="{merge.pk}"') :].split("</tr>")[0]
+        assert reverse("review_queue:merge_detail", args=[merge.pk]) in row
+        assert merge.survivor_id in row and label in row
+    assert "422" in listed[listed.index(f'data-merge="{stopped.pk}"') :].split("</tr>")[0]
+
+
 def test_each_merge_of_a_bulk_merge_is_undone_one_by_one(
     client, merged, pairs, simulator, django_capture_on_commit_callbacks
 ):
@@ -239,6 +262,17 @@ def test_a_pair_another_operator_acts_on_while_the_bulk_merge_runs_is_left_as_it
     assert "since you opened it" not in reason
     assert not Merge.objects.exists()
     assert erp_customer(simulator, "E-10001") == record
+
+
+def test_a_score_just_below_the_threshold_is_not_rounded_up_to_it_in_the_refusal(pairs):
+    with pytest.raises(services.ActionNotAllowed) as refused:
+        services.review_item_merge_best(
+            item=pairs["C-0035"], user=demo_user("olivia"), min_score=0.81, rule="owner"
+        )
+
+    assert re.fullmatch(
+        r"Its best candidate scores 80\.\d%, below 81%: left for a person\.", str(refused.value)
+    )
 
 
 def test_the_preview_shows_the_record_each_merge_makes_and_what_it_changes(client, pairs):
