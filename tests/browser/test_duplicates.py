@@ -218,5 +218,11 @@ def test_operator_previews_the_merged_records_and_merges_the_pairs_in_one_bulk_a
     ]
     assert erp_customer(simulator, "E-10003")["given_name"] == "De Keyser"
     page.reload()
+    listed = page.locator("#bulk-merges")
+    expect(listed.locator("tbody tr")).to_have_count(2)
+    expect(listed.locator("tr", has_text="C-0033")).to_contain_text("E-10003")
+    expect(listed.locator("tr", has_text="C-0033")).to_contain_text("Applied")
     page.screenshot(path=artifacts_dir / "duplicate-pairs-merged.png", full_page=True)
+    listed.get_by_role("link", name="C-0033").click()
+    expect(page.locator("#merge-status")).to_have_text("Applied")
     assert problems == []

@@ -140,6 +140,11 @@ def test_the_progress_page_lists_each_merge_it_queued_and_where_it_stands(
         assert reverse("review_queue:merge_detail", args=[merge.pk]) in row
         assert merge.survivor_id in row and label in row
     assert "422" in listed[listed.index(f'data-merge="{stopped.pk}"') :].split("</tr>")[0]
+    assert 'http-equiv="refresh"' not in page  # the action and its merges have ended
+    # A merge still waiting for a worker after the action ended: the page keeps refreshing.
+    Merge.objects.filter(pk=applied.pk).update(status=Merge.Status.QUEUED)
+    page = client.get(reverse("review_queue:bulk_action_detail", args=[job.pk])).content.decode()
+    assert 'http-equiv="refresh"' in page
 
 
 def test_each_merge_of_a_bulk_merge_is_undone_one_by_one(
