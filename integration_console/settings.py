@@ -90,12 +90,18 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded database serves the web threads and in-process jobs at once: WAL lets
     # readers go on during a write, IMMEDIATE takes the write lock up front instead of failing
-    # half-way with "database is locked", and synchronous=NORMAL is safe under WAL.
+    # half-way with "database is locked", and synchronous=NORMAL is safe under WAL. SQLite's
+    # own page cache is 2 MB a connection: 32 MB keeps the inner pages of a large match index,
+    # and a memory map of the file's first GB (the operating system's page cache, shared by
+    # all connections) spares a system call for each page read.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA cache_size=-32000; PRAGMA mmap_size=1073741824;"
+            ),
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
