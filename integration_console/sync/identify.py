@@ -79,7 +79,10 @@ def match_records(
     needed = {r for found in chosen.values() for r in found}
     digest = forms_digest(matching.spec)
     rows = (
-        TargetRecord.objects.filter(pk__in=needed).values_list("pk", "target_id", "values", "forms")
+        # The system and resource too: a hash shared with another resource's key is no match.
+        TargetRecord.objects.filter(
+            pk__in=needed, system_id=matching.system_id, resource=matching.resource
+        ).values_list("pk", "target_id", "values", "forms")
         if needed
         else ()
     )

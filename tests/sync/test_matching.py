@@ -8,7 +8,12 @@ import pytest
 from integration_console.demo import CUSTOMER_MATCH_ROLES
 from integration_console.matching.keys import RARE
 from integration_console.matching.spec import default_people_spec
-from integration_console.sync.identify import match_records, matching_for, remember_written
+from integration_console.sync.identify import (
+    Matching,
+    match_records,
+    matching_for,
+    remember_written,
+)
 from integration_console.sync.models import (
     AuditEntry,
     DistinctPair,
@@ -332,6 +337,23 @@ def test_a_name_alone_offers_candidates_only_while_few_records_have_it(matching_
     # The same record with its e-mail as the target holds it is found among the namesakes.
     exact = {"S-ada": {**mistyped["S-ada"], "email": "ada.lovelace.2@example.org"}}
     assert match_records(matching, matching_flow, exact)["S-ada"].best.target_id == "T-ada-2"
+
+
+def test_a_key_whose_hash_another_resource_shares_offers_none_of_its_records(
+    matching_flow, monkeypatch
+):
+    """Keys are kept as 64-bit hashes: two of them may collide. A record of another resource
+    whose key collided with this one's is not a candidate here."""
+    matching = matching_for(matching_flow)
+    elsewhere = Matching(matching.spec, matching.system_id, "suppliers")
+    # Every key of every resource collides: the worst a hash could do.
+    monkeypatch.setattr(TargetRecordKey, "hash_of", staticmethod(lambda *_: 42))
+    ada = {"given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.org"}
+    remember_written(elsewhere, [("SUP-1", ada)])
+
+    assert match_records(matching, matching_flow, {"S-1": ada})["S-1"].verdict == "new"
+    remember_written(matching, [("T-1", ada)])
+    assert match_records(matching, matching_flow, {"S-1": ada})["S-1"].best.target_id == "T-1"
 
 
 def key_hash(matching, key: str) -> int:
