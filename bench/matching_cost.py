@@ -3,6 +3,7 @@ its index, on SQLite and PostgreSQL. Not part of the test suite.
 
     .venv/bin/python bench/matching_cost.py                    # 10,000 and 1,000,000
     .venv/bin/python bench/matching_cost.py --sizes 10000,100000 --databases sqlite
+    .venv/bin/python bench/matching_cost.py --databases postgresql --shared-buffers 2GB
 
 For each database and size, a child process on a fresh database fills the match index
 (``TargetRecord`` and ``TargetRecordKey``, as ``refresh_match_index`` or the engine's own writes
@@ -12,6 +13,11 @@ page: its three queries and the scoring. Printed: microseconds per record (media
 pages, best of PASSES passes) and the ratio against the smallest size in the same run; the
 target is flat (1.0x). Beside them, the work a record asks for (keys, index entries read,
 candidates scored), which does not depend on how busy the machine is.
+
+PostgreSQL runs on the server at 127.0.0.1:5432 as it is configured. With ``--shared-buffers``,
+on a throwaway server of the benchmark's own instead (initdb in a temporary directory, a free
+port, that much shared memory), started and stopped by the benchmark: what matching costs on a
+server sized for its match index. The shared server is never restarted or reconfigured.
 """
 
 from __future__ import annotations
@@ -19,10 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +60,11 @@ def main() -> None:
     rows = []
     for database in args.databases:
         for size in args.sizes:
-            figures = measure(database, size)
+            figures = measure(database, size, args.shared_buffers)
             rows.append((database, size, figures))
             print(
-                f"  {database:<10} {size:>9,} targets: {figures['us_per_record']:8.0f} µs/record "
+                f"  {label(database, args):<10} {size:>9,} targets: "
+                f"{figures['us_per_record']:8.0f} µs/record "
                 f"(filled in {figures['fill_s']:.0f} s; passes "
                 f"{', '.join(f'{p:.0f}' for p in figures['passes'])}); a record: "
                 f"{figures['keys']:.1f} keys, {figures['entries']:.1f} index entries read, "
@@ -69,9 +82,15 @@ def main() -> None:
         base = mine[0][1]["us_per_record"]
         for size, f in mine:
             print(
-                f"| {database} | {size:,} | {f['us_per_record']:.0f} "
+                f"| {label(database, args)} | {size:,} | {f['us_per_record']:.0f} "
                 f"| {f['us_per_record'] / base:.2f}x | {f['entries']:.1f} | {f['candidates']:.2f} |"
             )
+
+
+def label(database: str, args: argparse.Namespace) -> str:
+    if database == "postgresql" and args.shared_buffers:
+        return f"postgresql (own server, shared_buffers {args.shared_buffers})"
+    return database
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,13 +102,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--databases", type=lambda t: t.split(","), default=["sqlite", "postgresql"]
     )
+    parser.add_argument(
+        "--shared-buffers",
+        help="PostgreSQL on a throwaway server of its own with this shared_buffers (e.g. 2GB)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def measure(database: str, size: int) -> dict:
-    with fresh_database(database) as url:
+def measure(database: str, size: int, shared_buffers: str | None) -> dict:
+    server = (
+        own_postgres(shared_buffers)
+        if database == "postgresql" and shared_buffers
+        else fresh_database(database)
+    )
+    with server as url:
         command = [sys.executable, __file__, "--child", "--size", str(size)]
         done = subprocess.run(
             command, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True
@@ -98,6 +126,37 @@ def measure(database: str, size: int) -> dict:
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
         raise SystemExit(f"The measurement ({database}, {size}) failed.")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def own_postgres(shared_buffers: str) -> Iterator[str]:
+    """A database on a PostgreSQL server of this benchmark's own, with ``shared_buffers``: made
+    with initdb in a temporary directory, listening on a free port, stopped and deleted after.
+    PostgreSQL refuses to run as root, so as root it runs as the postgres user."""
+    bindir = Path(
+        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    )
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory(prefix="ic-bench-pg-") as scratch:
+        data = Path(scratch) / "data"
+        if as_postgres:
+            shutil.chown(scratch, "postgres")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        run = partial(subprocess.run, check=True, capture_output=True)
+        run([*as_postgres, bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust"])
+        options = f"-p {port} -k {scratch} -c listen_addresses=127.0.0.1 "
+        options += f"-c shared_buffers={shared_buffers}"
+        pg_ctl = [*as_postgres, bindir / "pg_ctl", "-D", data, "-w"]
+        run([*pg_ctl, "-o", options, "-l", Path(scratch) / "server.log", "start"])
+        try:
+            run(
+                [bindir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"]
+            )
+            yield f"postgres://postgres@127.0.0.1:{port}/bench"
+        finally:
+            run([*pg_ctl, "-m", "immediate", "stop"])
 
 
 def child(args: argparse.Namespace) -> None:
