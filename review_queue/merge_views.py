@@ -163,9 +163,7 @@ def merge_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "undo_form": UndoMergeForm(),
             "abilities": merge_abilities(merge.flow),
             "can_act": request.user.has_perm(ACT_PERMISSION),
-            "working": merge.status
-            in (Merge.Status.QUEUED, Merge.Status.APPLYING, Merge.Status.UNDOING)
-            and not merge.error,
+            "working": merge.is_working,
         },
     )
 

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integration_console.sync.dispatch import JobNotQueued
-from integration_console.sync.models import Merge
 
 from . import bulk, compare, saved_views, selectors, services, timeline
 from .filters import ReviewItemFilter
@@ -31,7 +30,6 @@ from .models import BulkAction, ReviewItem
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 20  # entries of an item's timeline (history, audit entries, comments)
-MERGES_UNDER_WAY = (Merge.Status.QUEUED, Merge.Status.APPLYING)
 
 view_permission = permission_required("review_queue.view_reviewitem", raise_exception=True)
 act_permission = permission_required("review_queue.change_reviewitem", raise_exception=True)
@@ -128,7 +126,7 @@ def bulk_action_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stalled": bulk.bulk_action_is_stalled(found),
             "merges": merges,
             # The merges go on after the action that queued them has ended.
-            "merges_under_way": any(m.status in MERGES_UNDER_WAY for m in merges),
+            "merges_under_way": any(merge.is_working for merge in merges),
         },
     )
 

@@ -172,14 +172,17 @@ def _records_of_pairs(matching: Matching, pairs: set[tuple[str, str]]) -> set[tu
     the rare page that has some."""
     if not pairs:
         return set()
-    record_of = dict(
+    record_of = _rows_of(matching, {target_id for _, target_id in pairs})
+    return {(source, record_of[target]) for source, target in pairs if target in record_of}
+
+
+def _rows_of(matching: Matching, target_ids: Iterable[str]) -> dict[str, int]:
+    """Target id -> the row of that record in the index, for those it holds."""
+    return dict(
         TargetRecord.objects.filter(
-            system_id=matching.system_id,
-            resource=matching.resource,
-            target_id__in={target_id for _, target_id in pairs},
+            system_id=matching.system_id, resource=matching.resource, target_id__in=target_ids
         ).values_list("target_id", "pk")
     )
-    return {(source, record_of[target]) for source, target in pairs if target in record_of}
 
 
 def _asked(matching: Matching, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -241,11 +244,7 @@ def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
         unique_fields=["system", "resource", "target_id"],
         update_fields=["values", "forms", "seen_at"],
     )
-    record_of = dict(
-        TargetRecord.objects.filter(
-            system_id=matching.system_id, resource=matching.resource, target_id__in=list(rows)
-        ).values_list("target_id", "pk")
-    )
+    record_of = _rows_of(matching, list(rows))
     TargetRecordKey.objects.filter(record_id__in=record_of.values()).delete()
     TargetRecordKey.objects.bulk_create(
         [
@@ -261,12 +260,11 @@ def _store(matching: Matching, rows: dict[str, dict[str, Any]], now) -> None:
 
 
 def forget(matching: Matching, target_ids: Iterable[str]) -> None:
-    """Take records out of the index (merged away, archived or deleted in the target)."""
-    records = TargetRecord.objects.filter(
+    """Take records out of the index (merged away, archived or deleted in the target); their
+    keys go with them (TargetRecordKey.record cascades)."""
+    TargetRecord.objects.filter(
         system_id=matching.system_id, resource=matching.resource, target_id__in=list(target_ids)
-    )
-    TargetRecordKey.objects.filter(record__in=records).delete()
-    records.delete()
+    ).delete()
 
 
 def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500) -> int:
@@ -290,6 +288,5 @@ def refresh_from_target(matching: Matching, connector: Any, *, batch: int = 500)
     gone = TargetRecord.objects.filter(
         system_id=matching.system_id, resource=matching.resource, seen_at__lt=started
     )
-    TargetRecordKey.objects.filter(record__in=gone).delete()
-    gone.delete()
+    gone.delete()  # with their keys
     return read

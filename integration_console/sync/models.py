@@ -450,6 +450,12 @@ class Merge(models.Model):
         return f"Merge of {self.source_id} into {self.survivor_id}"
 
     @property
+    def is_working(self) -> bool:
+        """Its job is applying or undoing it, or about to: a page showing it refreshes."""
+        working = (self.Status.QUEUED, self.Status.APPLYING, self.Status.UNDOING)
+        return self.status in working and not self.error
+
+    @property
     def can_be_undone(self) -> bool:
         return self.status in (self.Status.APPLIED, self.Status.FAILED)
 

@@ -10,6 +10,7 @@ from integration_console.matching.keys import RARE
 from integration_console.matching.spec import default_people_spec
 from integration_console.sync.identify import (
     Matching,
+    forget,
     match_records,
     matching_for,
     remember_written,
@@ -354,6 +355,21 @@ def test_a_key_whose_hash_another_resource_shares_offers_none_of_its_records(
     assert match_records(matching, matching_flow, {"S-1": ada})["S-1"].verdict == "new"
     remember_written(matching, [("T-1", ada)])
     assert match_records(matching, matching_flow, {"S-1": ada})["S-1"].best.target_id == "T-1"
+
+
+def test_a_record_taken_out_of_the_index_takes_its_keys_with_it(matching_flow):
+    matching = matching_for(matching_flow)
+    ada = {"given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.org"}
+    grace = {"given_name": "Grace", "family_name": "Hopper", "email": "grace@example.org"}
+    remember_written(matching, [("T-ada", ada), ("T-grace", grace)])
+    row = TargetRecord.objects.get(target_id="T-ada").pk
+    assert TargetRecordKey.objects.filter(record_id=row).exists()
+
+    forget(matching, ["T-ada"])
+
+    assert not TargetRecordKey.objects.filter(record_id=row).exists()
+    assert TargetRecordKey.objects.filter(record__target_id="T-grace").exists()
+    assert match_records(matching, matching_flow, {"S-1": ada})["S-1"].verdict == "new"
 
 
 def key_hash(matching, key: str) -> int:
